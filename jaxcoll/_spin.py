@@ -1,0 +1,250 @@
+"""The spin model of eq. (17)-(19): a spin J in a dilute gas of detuned two-level particles.
+
+Basis order is ascending energy: index ``i`` is the state ``m = i - J`` (index 0 is ``m = -J``).
+All operators are kept as their diagonals, so the Lindbladian costs O(d^2) on a density matrix
+and O(d) on the population sector, d = 2J + 1.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+from . import _config  # noqa: F401
+from ._rates import _log_spin_rates, _spin_rates, effective_temperature, gamma_tilde_from
+from ._validation import check_rate_scale, check_real, check_spin
+
+
+def _shift_down(x):
+    """y[..., i, j] = x[..., i-1, j-1], zero on the first row and column."""
+    return jnp.pad(x[..., :-1, :-1], [(0, 0)] * (x.ndim - 2) + [(1, 0), (1, 0)])
+
+
+def _shift_up(x):
+    """y[..., i, j] = x[..., i+1, j+1], zero on the last row and column."""
+    return jnp.pad(x[..., 1:, 1:], [(0, 0)] * (x.ndim - 2) + [(0, 1), (0, 1)])
+
+
+class SpinGas(eqx.Module):
+    r"""Spin $J$ in a gas of two-level particles, eq. (17)-(19) of the paper.
+
+    $$\dot\rho = -i\omega_S[J_z, \rho] + \Gamma_+\mathcal D[J_+]\rho + \Gamma_-\mathcal D[J_-]\rho,
+      \qquad \Gamma_\pm = \tilde\Gamma\,\frac{I(E_R/T_M, \mp\Delta/E_R)}{1 + e^{\pm\omega_A/T_A}}.$$
+
+    **Arguments:**
+    - `J`: spin quantum number, a positive integer or half-integer (static; dimension $2J+1$).
+    - `omega_s`: system level spacing $\omega_S$ ($h_S = \omega_S J_z$).
+    - `delta`: detuning $\Delta$ of the ancilla gap, $\omega_A = \omega_S + \Delta$.
+    - `T_a`: temperature of the gas particles' internal (ancilla) states.
+    - `T_m`: temperature of the gas particles' motion.
+    - `E_R`: interaction energy $\hbar^2/(2mR^2)$, the default unit.
+    - `gamma_tilde`: the rate prefactor $\tilde\Gamma$ directly; or
+    - `density`, `coupling`: $nR^3$ and $V_0/E_R$, from which $\tilde\Gamma$ follows
+      (eq. D4, depends on `T_m`).
+
+    Floats are pytree leaves: `jit`, `vmap` and `grad` see them; `J` is static.
+    """
+
+    J: float = eqx.field(static=True)
+    omega_s: Float[Array, ""]
+    delta: Float[Array, ""]
+    T_a: Float[Array, ""]
+    T_m: Float[Array, ""]
+    E_R: Float[Array, ""]
+    gamma_tilde: Float[Array, ""] | None
+    density: Float[Array, ""] | None
+    coupling: Float[Array, ""] | None
+
+    def __init__(
+        self,
+        J,
+        *,
+        omega_s,
+        delta,
+        T_a,
+        T_m,
+        E_R=1.0,
+        gamma_tilde=None,
+        density=None,
+        coupling=None,
+    ):
+        self.J = check_spin(J)
+        self.omega_s = check_real("omega_s", omega_s)
+        self.delta = check_real("delta", delta)
+        self.T_a = check_real("T_a", T_a, positive=True)
+        self.T_m = check_real("T_m", T_m, positive=True)
+        self.E_R = check_real("E_R", E_R, positive=True)
+        self.gamma_tilde, self.density, self.coupling = check_rate_scale(
+            gamma_tilde, density, coupling
+        )
+
+    # --- parameters -------------------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        """Hilbert-space dimension $d = 2J + 1$."""
+        return int(round(2 * self.J)) + 1
+
+    @property
+    def omega_a(self):
+        """Ancilla gap $\\omega_A = \\omega_S + \\Delta$."""
+        return self.omega_s + self.delta
+
+    @property
+    def alpha(self):
+        """$\\alpha = E_R / T_M$."""
+        return self.E_R / self.T_m
+
+    @property
+    def D(self):
+        """$D = \\Delta / T_M$ (Fig. 2 parameter)."""
+        return self.delta / self.T_m
+
+    @property
+    def A(self):
+        """$A = \\omega_A / T_A$ (Fig. 2 parameter)."""
+        return self.omega_a / self.T_a
+
+    def rate_scale(self):
+        """The prefactor $\\tilde\\Gamma$ of eq. (19): given, or from density and coupling (D4)."""
+        if self.gamma_tilde is not None:
+            return jnp.asarray(self.gamma_tilde, dtype=float)
+        return gamma_tilde_from(self.density, self.coupling, self.T_m, self.E_R)
+
+    def rates(self):
+        """`(Gamma_plus, Gamma_minus)` of eq. (19), in 1/time."""
+        gp, gm = _spin_rates(self.D, self.A, self.alpha)
+        g = self.rate_scale()
+        return g * gp, g * gm
+
+    def log_rates(self):
+        """Natural logarithms of `rates()`, finite even where the rates underflow."""
+        lgp, lgm = _log_spin_rates(self.D, self.A, self.alpha)
+        lg = jnp.log(self.rate_scale())
+        return lg + lgp, lg + lgm
+
+    def effective_temperature(self):
+        """Effective temperature of eq. (21); negative for an inverting gas, `inf` at the border."""
+        return effective_temperature(self.omega_s, self.delta, self.T_a, self.T_m)
+
+    # --- operators as diagonals ---------------------------------------------------------------
+    @property
+    def m(self):
+        """Magnetic quantum numbers in basis order, $m = -J, \\dots, J$."""
+        return jnp.arange(self.dim, dtype=float) - self.J
+
+    def energies(self):
+        """Levels $\\varepsilon_m = \\omega_S m$ in basis order (ascending for $\\omega_S > 0$)."""
+        return self.omega_s * self.m
+
+    def ladder(self):
+        """$\\langle m+1|J_+|m\\rangle = \\sqrt{(J-m)(J+m+1)}$ for $m = -J, \\dots, J-1$."""
+        m = np.arange(self.dim - 1) - self.J
+        return jnp.asarray(np.sqrt((self.J - m) * (self.J + m + 1.0)))
+
+    def operators(self):
+        """Dense `(Jz, Jp, Jm)` in basis order (for small J and cross-checks only)."""
+        c = self.ladder()
+        jp = jnp.diag(c, k=-1)
+        return jnp.diag(self.m), jp, jp.T
+
+    # --- generators -----------------------------------------------------------------------------
+    def lindbladian(self, rho):
+        r"""$\dot\rho$ of eq. (18) for a `(..., d, d)` density matrix, in O(d^2) operations."""
+        rho = jnp.asarray(rho)
+        d = self.dim
+        if rho.shape[-2:] != (d, d):
+            raise ValueError(f"rho must have shape ({d}, {d}) for J={self.J}, got {rho.shape}")
+        gp, gm = self.rates()
+        c = self.ladder()
+        a = jnp.concatenate([c**2, jnp.zeros(1)])  # diag of J- J+
+        b = jnp.concatenate([jnp.zeros(1), c**2])  # diag of J+ J-
+        m = self.m
+        c_lo = jnp.concatenate([jnp.zeros(1), c])  # c_{i-1}
+        c_hi = jnp.concatenate([c, jnp.zeros(1)])  # c_i
+        jump_up = c_lo[:, None] * _shift_down(rho) * c_lo[None, :]
+        jump_dn = c_hi[:, None] * _shift_up(rho) * c_hi[None, :]
+        decay = gp * (a[:, None] + a[None, :]) + gm * (b[:, None] + b[None, :])
+        ham = -1j * self.omega_s * (m[:, None] - m[None, :])
+        return ham * rho + gp * jump_up + gm * jump_dn - 0.5 * decay * rho
+
+    def population_generator(self):
+        r"""The tridiagonal birth-death generator of eq. (11) on the populations.
+
+        **Returns:** `(lower, diag, upper)`, each of length d, in LAPACK `gtsv` convention
+        (`lower[0] = upper[-1] = 0`): $\dot P_i = \ell_i P_{i-1} + d_i P_i + u_i P_{i+1}$ with
+        $\ell_i = \Gamma_+ c_{i-1}^2$, $u_i = \Gamma_- c_i^2$, $d_i = -\Gamma_+ c_i^2 - \Gamma_- c_{i-1}^2$.
+        """
+        gp, gm = self.rates()
+        c2 = self.ladder() ** 2
+        z = jnp.zeros(1)
+        lower = gp * jnp.concatenate([z, c2])
+        upper = gm * jnp.concatenate([c2, z])
+        diag = -(gp * jnp.concatenate([c2, z]) + gm * jnp.concatenate([z, c2]))
+        return lower, diag, upper
+
+    def band_generators(self):
+        r"""Real tridiagonal generators of the coherence bands in the frame rotating with $h_S$.
+
+        Band $q = 0, \dots, d-1$ holds $\rho_{i, i+q}$ for $i = 0, \dots, d-1-q$ (zero-padded to
+        length d). In the rotating frame the dissipator of eq. (18) maps each band onto itself;
+        in the lab frame band $q$ also rotates, $\dot\rho_{i,i+q} \ni +i\omega_S q\,\rho_{i,i+q}$
+        (see `band_frequencies`). Band 0 is the population sector.
+
+        **Returns:** `(lower, diag, upper)`, each of shape `(d, d)` (band, position), LAPACK
+        `gtsv` convention along the last axis; padding entries are zero.
+        """
+        gp, gm = self.rates()
+        d = self.dim
+        cx = jnp.concatenate([jnp.zeros(1), self.ladder(), jnp.zeros(1)])  # cx[i+1] = c_i
+        q = np.arange(d)[:, None]
+        i = np.arange(d)[None, :]
+        valid = jnp.asarray(i + q <= d - 1)
+        iq = np.minimum(i + q, d - 1)
+        lower = gp * cx[i] * cx[iq]
+        upper = gm * cx[i + 1] * cx[iq + 1]
+        a_i, a_iq = cx[i + 1] ** 2, cx[iq + 1] ** 2
+        b_i, b_iq = cx[i] ** 2, cx[iq] ** 2
+        diag = -0.5 * (gp * (a_i + a_iq) + gm * (b_i + b_iq))
+        zero = jnp.zeros((d, d))
+        return (
+            jnp.where(valid, lower, zero),
+            jnp.where(valid, diag, zero),
+            jnp.where(valid, upper, zero),
+        )
+
+    def band_frequencies(self):
+        """Angular frequency $\\omega_S q$ of band $q$ in the lab frame ($e^{+i\\omega_S q t}$)."""
+        return self.omega_s * jnp.arange(self.dim, dtype=float)
+
+    def steady_state_populations(self):
+        r"""Populations of the stationary state: Gibbs at the effective temperature (eq. 21).
+
+        $P_i \propto (\Gamma_+/\Gamma_-)^i$, evaluated in log space, so it is exact for any
+        sign of the temperature and any J.
+        """
+        lgp, lgm = self.log_rates()
+        logp = jnp.arange(self.dim, dtype=float) * (lgp - lgm)
+        return jax.nn.softmax(logp)
+
+
+def to_bands(rho):
+    """Pack the upper coherence bands of `(..., d, d)` `rho` into `(..., d, d)`: `[q, i] = rho[i, i+q]`."""
+    d = rho.shape[-1]
+    q = np.arange(d)[:, None]
+    i = np.arange(d)[None, :]
+    j = np.minimum(i + q, d - 1)
+    vals = rho[..., i, j]
+    return jnp.where(jnp.asarray(i + q <= d - 1), vals, jnp.zeros((), rho.dtype))
+
+
+def from_bands(bands):
+    """Inverse of `to_bands` for a Hermitian matrix (the lower bands are conjugates)."""
+    d = bands.shape[-1]
+    i = np.arange(d)[:, None]
+    j = np.arange(d)[None, :]
+    upper = bands[..., np.maximum(j - i, 0), np.minimum(i, j)]
+    lower = jnp.conj(bands[..., np.maximum(i - j, 0), np.minimum(i, j)])
+    return jnp.where(jnp.asarray(j >= i), upper, lower)

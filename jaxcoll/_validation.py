@@ -1,0 +1,103 @@
+"""Input checks that raise clear errors on concrete values and stay transparent under tracing.
+
+Concrete (Python or NumPy) values are checked eagerly and raise ``ValueError``/``TypeError``
+naming the argument. Traced values (inside ``jit``/``vmap``/``grad``) are checked at run time
+with ``eqx.error_if``, whose return value is used so the check is not removed as dead code.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def is_concrete(x) -> bool:
+    """True when ``x`` holds a value known at trace time (not a JAX tracer)."""
+    leaves = jax.tree_util.tree_leaves(x)
+    return not any(isinstance(leaf, jax.core.Tracer) for leaf in leaves)
+
+
+def _as_float_array(name: str, x):
+    if isinstance(x, bool | np.bool_):
+        raise TypeError(f"{name} must be a real number, got a bool {x!r}")
+    if isinstance(x, complex | np.complexfloating) or (
+        hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.complexfloating)
+    ):
+        raise TypeError(f"{name} must be real, got a complex value")
+    if not isinstance(x, numbers.Real | np.ndarray | jax.Array | np.generic):
+        raise TypeError(f"{name} must be a real number or array, got {type(x).__name__}")
+    return x
+
+
+def check_real(name: str, x, *, positive: bool = False, nonnegative: bool = False):
+    """Check that ``x`` is real and finite (and optionally > 0 or >= 0); returns ``x``.
+
+    Under tracing the check becomes a run-time ``eqx.error_if`` on the returned value.
+    """
+    x = _as_float_array(name, x)
+    if positive:
+        what = "finite and > 0"
+    elif nonnegative:
+        what = "finite and >= 0"
+    else:
+        what = "finite"
+    if is_concrete(x):
+        arr = np.asarray(x, dtype=float)
+        bad = ~np.isfinite(arr)
+        if positive:
+            bad |= ~(arr > 0)
+        elif nonnegative:
+            bad |= ~(arr >= 0)
+        if np.any(bad):
+            shown = arr if arr.ndim == 0 else arr[bad].ravel()[:3]
+            raise ValueError(f"{name} must be {what}, got {shown}")
+        return x
+    xa = jnp.asarray(x)
+    bad = ~jnp.isfinite(xa)
+    if positive:
+        bad = bad | ~(xa > 0)
+    elif nonnegative:
+        bad = bad | ~(xa >= 0)
+    return eqx.error_if(xa, jnp.any(bad), f"{name} must be {what}")
+
+
+def check_spin(J) -> float:
+    """``J`` must be a concrete positive integer or half-integer; returns it as a float."""
+    if isinstance(J, jax.core.Tracer):
+        raise TypeError(
+            "J sets the Hilbert-space dimension 2J+1 and must be a concrete number, not traced"
+        )
+    if isinstance(J, bool | np.bool_) or not isinstance(J, numbers.Real):
+        raise TypeError(f"J must be a positive integer or half-integer, got {J!r}")
+    twoJ = 2 * float(J)
+    if not np.isfinite(twoJ) or twoJ < 1 or twoJ != round(twoJ):
+        raise ValueError(
+            f"J must be a positive integer or half-integer (1/2, 1, 3/2, ...), got {J!r}"
+        )
+    return round(twoJ) / 2
+
+
+def check_rate_scale(gamma_tilde, density, coupling):
+    """Exactly one rate scale: ``gamma_tilde`` alone, or ``density`` together with ``coupling``."""
+    has_gt = gamma_tilde is not None
+    has_dc = density is not None or coupling is not None
+    if has_gt and has_dc:
+        raise ValueError(
+            "give exactly one rate scale: either gamma_tilde, or density and coupling (not both)"
+        )
+    if not has_gt and not has_dc:
+        raise ValueError("give a rate scale: gamma_tilde, or both density and coupling")
+    if has_dc and (density is None or coupling is None):
+        missing = "coupling" if coupling is None else "density"
+        raise ValueError(f"density and coupling go together: {missing} is missing")
+    if has_gt:
+        return check_real("gamma_tilde", gamma_tilde, positive=True), None, None
+    return (
+        None,
+        check_real("density", density, positive=True),
+        check_real("coupling", coupling),
+    )

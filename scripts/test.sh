@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Set up a fresh virtual environment with the test extras and run lint + the whole test suite.
+# This is the README's second Quickstart command; .ci/run calls this very script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv-test
+. .venv-test/bin/activate
+python -m pip install --quiet --upgrade pip
+python -m pip install --quiet -e ".[test]"
+ruff format --check jaxcoll tests benchmarks
+ruff check jaxcoll tests benchmarks
+python -m pytest -q -p no:cacheprovider "$@"
