@@ -14,7 +14,8 @@ def gamma_tilde_from(density, coupling, T_m, E_R=1.0):
     r"""Rate prefactor $\tilde\Gamma$ of eq. (19)/(D4) in units of $E_R/\hbar$ times $E_R$.
 
     $$\tilde\Gamma = \frac{n\lambda_{\rm th}^3 V_0^2}{2\hbar E_R}
-      = \frac12\Big(\frac{4\pi E_R}{k_B T_M}\Big)^{3/2} (nR^3)\Big(\frac{V_0}{E_R}\Big)^2 \frac{E_R}{\hbar},$$
+      = \frac12\Big(\frac{4\pi E_R}{k_B T_M}\Big)^{3/2} (nR^3)
+        \Big(\frac{V_0}{E_R}\Big)^2 \frac{E_R}{\hbar},$$
 
     with $\lambda_{\rm th} = \sqrt{2\pi\hbar^2/(m k_B T_M)}$ and $E_R = \hbar^2/(2mR^2)$.
 

@@ -175,7 +175,8 @@ class SpinGas(eqx.Module):
 
         **Returns:** `(lower, diag, upper)`, each of length d, in LAPACK `gtsv` convention
         (`lower[0] = upper[-1] = 0`): $\dot P_i = \ell_i P_{i-1} + d_i P_i + u_i P_{i+1}$ with
-        $\ell_i = \Gamma_+ c_{i-1}^2$, $u_i = \Gamma_- c_i^2$, $d_i = -\Gamma_+ c_i^2 - \Gamma_- c_{i-1}^2$.
+        $\ell_i = \Gamma_+ c_{i-1}^2$, $u_i = \Gamma_- c_i^2$,
+        $d_i = -\Gamma_+ c_i^2 - \Gamma_- c_{i-1}^2$.
         """
         gp, gm = self.rates()
         c2 = self.ladder() ** 2
@@ -231,7 +232,7 @@ class SpinGas(eqx.Module):
 
 
 def to_bands(rho):
-    """Pack the upper coherence bands of `(..., d, d)` `rho` into `(..., d, d)`: `[q, i] = rho[i, i+q]`."""
+    """Pack the upper coherence bands of a `(..., d, d)` `rho`: `bands[..., q, i] = rho[i, i+q]`."""
     d = rho.shape[-1]
     q = np.arange(d)[:, None]
     i = np.arange(d)[None, :]
