@@ -1,0 +1,474 @@
+r"""The general collisional master equation, eq. (6)-(7), in the first Born approximation.
+
+A system with Hamiltonian $h_S$ collides with gas particles that carry an internal ancilla
+(Hamiltonian $h_A$, thermal at $T_A$) and move thermally at $T_M$. The interaction is the
+Gaussian of eq. (D1), $V = V_0\, v \otimes e^{-x^2/2R^2}$, whose first-Born amplitudes (D2) turn
+eq. (6)-(7) into a Lindblad equation with one jump operator per system Bohr frequency
+$\mathcal E$ and ancilla transition $l \to k$ (eq. B23, D3):
+
+$$L_{\mathcal E}^{kl} = \sqrt{\tilde\Gamma\, p(\epsilon_l)\,
+    I\!\big(\alpha, (\mathcal E + \epsilon_k - \epsilon_l)/E_R\big)}
+    \sum_{\varepsilon_i - \varepsilon_j = \mathcal E} v_{ij}^{kl}\,
+    |\varepsilon_i\rangle\langle\varepsilon_j|,
+  \qquad v_{ij}^{kl} = \langle\varepsilon_i, \epsilon_k|v|\varepsilon_j, \epsilon_l\rangle,$$
+
+with $\alpha = E_R/T_M$ and $I$ the scattering integral of eq. (20). The channel structure
+(which matrix elements share a Bohr frequency) is fixed by the concrete Hamiltonians when the
+model is built; temperatures and rate scales stay differentiable pytree leaves.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Complex, Float, Int
+
+from . import _config  # noqa: F401
+from ._integral import log_scattering_integral
+from ._rates import gamma_tilde_from
+from ._validation import check_rate_scale, check_real
+
+
+def _hermitian_matrix(name: str, x, shape: tuple[int, int] | None) -> np.ndarray:
+    """Concrete Hermitian matrix check; returns the exactly Hermitian part as complex128."""
+    if isinstance(x, jax.core.Tracer):
+        raise TypeError(
+            f"{name} fixes the channel structure of the model and must be a concrete array, "
+            "not a traced value; build the model outside jit/vmap/grad or close over it"
+        )
+    try:
+        a = np.asarray(x)
+    except Exception as err:  # pragma: no cover - exotic inputs
+        raise TypeError(f"{name} must be a numeric array, got {type(x).__name__}") from err
+    if a.dtype == bool or a.dtype.kind not in "iufc":
+        raise TypeError(f"{name} must be a numeric array, got dtype {a.dtype}")
+    if shape is None:
+        if a.ndim != 2 or a.shape[0] != a.shape[1] or a.shape[0] < 1:
+            raise ValueError(f"{name} must be a square (n, n) matrix, got shape {a.shape}")
+    elif a.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
+    a = a.astype(np.complex128)
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be finite, got non-finite entries")
+    scale = max(1.0, float(np.max(np.abs(a))))
+    err = float(np.max(np.abs(a - a.conj().T)))
+    if err > 1e-10 * scale:
+        raise ValueError(f"{name} must be Hermitian, got max |{name} - {name}^H| = {err:.3g}")
+    return 0.5 * (a + a.conj().T)
+
+
+def _cluster(values: np.ndarray, atol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Group sorted-able values whose neighbours differ by <= atol.
+
+    **Returns:** `(labels, reps)`: the cluster index of each value and each cluster's
+    representative $(\\min + \\max)/2$, which is exactly antisymmetric for a value set that is
+    symmetric under negation (as Bohr frequencies are).
+    """
+    flat = np.asarray(values, dtype=float).ravel()
+    order = np.argsort(flat, kind="stable")
+    srt = flat[order]
+    new = np.concatenate([[True], np.diff(srt) > atol])
+    ids_sorted = np.cumsum(new) - 1
+    labels = np.empty_like(ids_sorted)
+    labels[order] = ids_sorted
+    n = int(ids_sorted[-1]) + 1
+    lo = np.full(n, np.inf)
+    hi = np.full(n, -np.inf)
+    np.minimum.at(lo, ids_sorted, srt)
+    np.maximum.at(hi, ids_sorted, srt)
+    reps = 0.5 * (lo + hi)
+    reps[np.abs(reps) <= atol] = 0.0
+    return labels.reshape(np.shape(values)), reps
+
+
+class EnergyFlows(NamedTuple):
+    r"""Energy changes per unit time in each collision channel (first law, eq. 14-15).
+
+    Channel $c$ (system Bohr frequency $\mathcal E_c$, ancilla change
+    $\Delta\epsilon_c = \epsilon_k - \epsilon_l$) changes the system energy by $\mathcal E_c$, the
+    ancilla energy by $\Delta\epsilon_c$ and the motional energy by
+    $-(\mathcal E_c + \Delta\epsilon_c)$ per jump, so `system + ancilla + motion = 0` channel by
+    channel. Each field has shape `(n_channels,)`; `totals()` sums them.
+    """
+
+    system: Float[Array, " n"]
+    ancilla: Float[Array, " n"]
+    motion: Float[Array, " n"]
+
+    def totals(self):
+        """`(dE_S/dt, dE_A/dt, dE_M/dt)` summed over channels; `dE_S/dt` is the heat flow (15)."""
+        return jnp.sum(self.system), jnp.sum(self.ancilla), jnp.sum(self.motion)
+
+
+class CollisionalModel(eqx.Module):
+    r"""A $d$-level system in a dilute gas of particles with a $k$-level ancilla, eq. (6)-(7).
+
+    $$\dot\rho = -i[h_S + h_{\rm eff}, \rho] + \mathcal C\rho, \qquad
+      \mathcal C\rho = \sum_{\mathcal E, k, l} \mathcal D[L_{\mathcal E}^{kl}]\rho, \qquad
+      \mathcal D[L]\rho = L\rho L^\dagger - \tfrac12\{L^\dagger L, \rho\},$$
+
+    with the Born-approximation jump operators of eq. (B23)/(D3) (see the module docstring) and
+    the forward-scattering shift of eq. (6)/(B24),
+    $h_{\rm eff} = (2\pi)^{3/2}\, nR^3\, V_0 \sum_k p(\epsilon_k)\,
+    \mathcal P_{\rm sec}\langle\epsilon_k|v|\epsilon_k\rangle$, where $\mathcal P_{\rm sec}$ keeps
+    the blocks of equal system energy (it is the mean field $n\int d^3x\, V$).
+    Here $\hbar = k_B = 1$.
+
+    **Arguments:**
+    - `h_s`: `(d, d)` Hermitian system Hamiltonian in any basis; density matrices passed to the
+      methods are in this same basis.
+    - `h_a`: `(k, k)` Hermitian ancilla Hamiltonian; the ancilla populations are thermal,
+      $p(\epsilon_l) \propto e^{-\epsilon_l/T_A}$.
+    - `v`: `(d*k, d*k)` Hermitian dimensionless coupling on $S\otimes A$, system factor first
+      (as `kron(S, A)`).
+    - `T_a`: temperature of the ancillas (internal states of the gas).
+    - `T_m`: temperature of the gas motion; $\alpha = E_R/T_M$.
+    - `E_R`: interaction energy $\hbar^2/(2mR^2)$.
+    - `gamma_tilde`: the rate prefactor $\tilde\Gamma$ of eq. (D4) directly; or
+    - `density`, `coupling`: $nR^3$ and $V_0/E_R$, giving $\tilde\Gamma$ by eq. (D4) and also
+      the forward-scattering shift $h_{\rm eff}$. With `gamma_tilde` alone $h_{\rm eff} = 0$:
+      $\tilde\Gamma \propto nV_0^2$ while $h_{\rm eff} \propto nV_0$, so $n$ and $V_0$ are not
+      separately known.
+    - `bohr_tol`: two Bohr frequencies (or two levels) closer than `bohr_tol` times the spectral
+      width of `h_s` count as equal, so that degenerate spectra such as an equidistant ladder
+      keep their coherent sums in one jump operator.
+
+    `h_s`, `h_a` and `v` must be concrete; the temperatures and rate scales are pytree leaves,
+    so `jit`, `vmap` and `grad` act through them.
+
+    Example, the spin model of eq. (17) with basis index 0 the ground state:
+    `CollisionalModel(omega_s * Jz, diag(0, omega_a), kron(Jp, sm) + kron(Jm, sp), ...)` with
+    $\sigma_- = |0\rangle\langle 1|$ reproduces eq. (18)-(19).
+    """
+
+    T_a: Float[Array, ""]
+    T_m: Float[Array, ""]
+    E_R: Float[Array, ""]
+    gamma_tilde: Float[Array, ""] | None
+    density: Float[Array, ""] | None
+    coupling: Float[Array, ""] | None
+    h_s: Complex[Array, "d d"]
+    h_a: Complex[Array, "k k"]
+    v: Complex[Array, "dk dk"]
+    energies: Float[Array, " d"]
+    eigenbasis: Complex[Array, "d d"]
+    ancilla_energies: Float[Array, " k"]
+    channel_bohr: Float[Array, " n"]
+    channel_ancilla: Float[Array, " n"]
+    channel_source: Int[Array, " n"]
+    channel_target: Int[Array, " n"]
+    _ops: Complex[Array, "n d d"]
+    _ops_eig: Complex[Array, "n d d"]
+    _forward: Complex[Array, "k d d"]
+    bohr_tol: float = eqx.field(static=True)
+    degenerate: bool = eqx.field(static=True)
+
+    def __init__(
+        self,
+        h_s,
+        h_a,
+        v,
+        *,
+        T_a,
+        T_m,
+        E_R=1.0,
+        gamma_tilde=None,
+        density=None,
+        coupling=None,
+        bohr_tol: float = 1e-9,
+    ):
+        hs = _hermitian_matrix("h_s", h_s, None)
+        d = hs.shape[0]
+        ha = _hermitian_matrix("h_a", h_a, None)
+        k = ha.shape[0]
+        vv = _hermitian_matrix("v", v, (d * k, d * k))
+        if not (isinstance(bohr_tol, int | float) and np.isfinite(bohr_tol) and bohr_tol >= 0):
+            raise ValueError(f"bohr_tol must be a finite number >= 0, got {bohr_tol!r}")
+        self.bohr_tol = float(bohr_tol)
+
+        self.T_a = jnp.asarray(check_real("T_a", T_a, positive=True), dtype=float)
+        self.T_m = jnp.asarray(check_real("T_m", T_m, positive=True), dtype=float)
+        self.E_R = jnp.asarray(check_real("E_R", E_R, positive=True), dtype=float)
+        gt, dens, coup = check_rate_scale(gamma_tilde, density, coupling)
+        self.gamma_tilde = None if gt is None else jnp.asarray(gt, dtype=float)
+        self.density = None if dens is None else jnp.asarray(dens, dtype=float)
+        self.coupling = None if coup is None else jnp.asarray(coup, dtype=float)
+
+        e, U = np.linalg.eigh(hs)
+        eps, W = np.linalg.eigh(ha)
+        # v in the product eigenbasis, v4[i, k, j, l] = <e_i, eps_k| v |e_j, eps_l>; exactly
+        # Hermitian so that the channel (E, k, l) is the adjoint of (-E, l, k) to the last bit.
+        X = np.kron(U, W)
+        vp = X.conj().T @ vv @ X
+        vp = 0.5 * (vp + vp.conj().T)
+        v4 = vp.reshape(d, k, d, k)
+
+        # Levels and Bohr frequencies equal within the tolerance are grouped; the floor covers
+        # the rounding of eigh on (nearly) degenerate spectra.
+        width = float(e[-1] - e[0])
+        atol = max(self.bohr_tol * width, 64 * np.finfo(float).eps * float(np.max(np.abs(e))))
+        level_id, level_rep = _cluster(e, atol)
+        ec = level_rep[level_id]
+        self.degenerate = bool(len(level_rep) < d)
+        bohr_id, bohr_rep = _cluster(ec[:, None] - ec[None, :], atol)
+        n_bohr = len(bohr_rep)
+
+        # Channel (g, k, l) holds sum_{(i, j) in Bohr group g} v_ij^kl |i><j| (energy eigenbasis);
+        # only channels with a non-negligible matrix element are built.
+        v4t = np.transpose(v4, (1, 3, 0, 2))  # [k, l, i, j]
+        flat_id = bohr_id.ravel()
+        order = np.argsort(flat_id, kind="stable")
+        starts = np.searchsorted(flat_id[order], np.arange(n_bohr))
+        absv = np.abs(v4t.reshape(k, k, d * d))[:, :, order]
+        size = np.maximum.reduceat(absv, starts, axis=2)  # [k, l, g]
+        cut = 32 * np.finfo(float).eps * float(np.max(np.abs(vp)))
+        k_idx, l_idx, g_idx = np.nonzero(size > cut)
+        if len(g_idx) == 0:  # v = 0: one empty channel keeps every shape non-empty
+            k_idx, l_idx, g_idx = np.zeros((3, 1), dtype=int)
+        ops = v4t[k_idx, l_idx] * (bohr_id[None] == g_idx[:, None, None])
+
+        # Secular part of <eps_k| v |eps_k> (blocks of equal system energy), eq. (B24).
+        same_level = (level_id[:, None] == level_id[None, :]).astype(float)
+        forward = np.stack([v4[:, q, :, q] * same_level for q in range(k)])
+
+        self.h_s = jnp.asarray(hs)
+        self.h_a = jnp.asarray(ha)
+        self.v = jnp.asarray(vv)
+        self.energies = jnp.asarray(e)
+        self.eigenbasis = jnp.asarray(U)
+        self.ancilla_energies = jnp.asarray(eps)
+        self.channel_bohr = jnp.asarray(bohr_rep[g_idx])
+        self.channel_ancilla = jnp.asarray(eps[k_idx] - eps[l_idx])
+        self.channel_source = jnp.asarray(l_idx)
+        self.channel_target = jnp.asarray(k_idx)
+        self._ops_eig = jnp.asarray(ops)
+        self._ops = jnp.asarray(U @ ops @ U.conj().T)
+        self._forward = jnp.asarray(U @ forward @ U.conj().T)
+
+    # --- sizes and parameters ----------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        """System dimension $d$."""
+        return self.h_s.shape[0]
+
+    @property
+    def n_channels(self) -> int:
+        """Number of jump operators $L_{\\mathcal E}^{kl}$ kept (identically zero ones dropped)."""
+        return self._ops.shape[0]
+
+    @property
+    def alpha(self):
+        """$\\alpha = E_R / T_M$."""
+        return self.E_R / self.T_m
+
+    def rate_scale(self):
+        """The prefactor $\\tilde\\Gamma$ of eq. (D4): given, or from density and coupling."""
+        if self.gamma_tilde is not None:
+            return self.gamma_tilde
+        return gamma_tilde_from(self.density, self.coupling, self.T_m, self.E_R)
+
+    def ancilla_populations(self):
+        """Thermal ancilla populations $p(\\epsilon_l) \\propto e^{-\\epsilon_l/T_A}$."""
+        return jax.nn.softmax(-self.ancilla_energies / self.T_a)
+
+    def channel_motional(self):
+        """Motional energy change per jump, $-(\\mathcal E + \\epsilon_k - \\epsilon_l)$."""
+        return -(self.channel_bohr + self.channel_ancilla)
+
+    def channel_rates(self):
+        r"""Channel weights $\tilde\Gamma\,p(\epsilon_l)\,I(\alpha, s)$, eq. (D3).
+
+        Here $s = (\mathcal E + \epsilon_k - \epsilon_l)/E_R$ is the internal energy gained per
+        jump in units of $E_R$.
+
+        Evaluated in log space so that neither the ancilla population nor the scattering
+        integral underflows on its own. `channel_bohr`, `channel_ancilla`, `channel_source` ($l$)
+        and `channel_target` ($k$) label the channels.
+
+        **Returns:** shape `(n_channels,)`, all $\geq 0$.
+        """
+        log_p = jax.nn.log_softmax(-self.ancilla_energies / self.T_a)
+        s = (self.channel_bohr + self.channel_ancilla) / self.E_R
+        log_w = log_p[self.channel_source] + log_scattering_integral(self.alpha, s)
+        return self.rate_scale() * jnp.exp(log_w)
+
+    def channel_operators(self):
+        """The jump operators $L_{\\mathcal E}^{kl}$ of eq. (7), shape `(n_channels, d, d)`."""
+        r = jnp.sqrt(self.channel_rates()).astype(self._ops.dtype)
+        return r[:, None, None] * self._ops
+
+    def h_eff(self):
+        r"""Forward-scattering correction of eq. (6)/(B24) in the Born approximation.
+
+        $h_{\rm eff} = (2\pi)^{3/2} (nR^3)(V_0/E_R) E_R \sum_k p(\epsilon_k)
+        \mathcal P_{\rm sec}\langle\epsilon_k|v|\epsilon_k\rangle$; it commutes with $h_S$. Zero
+        when the model was given `gamma_tilde` only (then $n$ and $V_0$ are not separately
+        known), and zero for the spin model, whose $v$ has no ancilla-diagonal part.
+        """
+        if self.density is None:
+            return jnp.zeros_like(self.h_s)
+        pref = (2.0 * jnp.pi) ** 1.5 * self.density * self.coupling * self.E_R
+        w = (pref * self.ancilla_populations()).astype(self._forward.dtype)
+        return jnp.einsum("q,qij->ij", w, self._forward)
+
+    # --- generators --------------------------------------------------------------------------
+    def _check_rho(self, rho):
+        rho = jnp.asarray(rho)
+        d = self.dim
+        if rho.ndim < 2 or rho.shape[-2:] != (d, d):
+            raise ValueError(f"rho must have shape ({d}, {d}), got {rho.shape}")
+        return rho.astype(self._ops.dtype)
+
+    def dissipator(self, rho):
+        r"""The collision term $\mathcal C\rho = \sum_c \mathcal D[L_c]\rho$ of eq. (6).
+
+        **Arguments:**
+        - `rho`: `(..., d, d)` matrix in the basis of `h_s`.
+
+        **Returns:** $\mathcal C\rho$, same shape, complex.
+        """
+        rho = self._check_rho(rho)
+        r = self.channel_rates().astype(rho.dtype)
+        A = self._ops
+        jump = jnp.einsum("c,cij,...jk,clk->...il", r, A, rho, A.conj(), optimize=True)
+        K = jnp.einsum("c,cji,cjk->ik", r, A.conj(), A)
+        return jump - 0.5 * (K @ rho + rho @ K)
+
+    def lindbladian(self, rho):
+        r"""$\dot\rho = -i[h_S + h_{\rm eff}, \rho] + \mathcal C\rho$ of eq. (6).
+
+        **Arguments:**
+        - `rho`: `(..., d, d)` density matrix in the basis of `h_s`.
+
+        **Returns:** $\dot\rho$, same shape, complex.
+        """
+        rho = self._check_rho(rho)
+        H = self.h_s + self.h_eff()
+        return -1j * (H @ rho - rho @ H) + self.dissipator(rho)
+
+    def superoperator(self):
+        r"""The Lindbladian as a dense `(d^2, d^2)` matrix (small $d$ only).
+
+        Row-major vectorisation: `vec(rho) = rho.reshape(d * d)`, i.e. `vec[i*d + j] = rho[i, j]`,
+        so that `vec(A rho B) = kron(A, B.T) @ vec(rho)` and
+        `lindbladian(rho).reshape(-1) == superoperator() @ rho.reshape(-1)`.
+        """
+        d = self.dim
+        r = self.channel_rates().astype(self._ops.dtype)
+        A = self._ops
+        eye = jnp.eye(d, dtype=A.dtype)
+        H = self.h_s + self.h_eff()
+        K = jnp.einsum("c,cji,cjk->ik", r, A.conj(), A)
+        jump = jnp.einsum("c,cij,ckl->ikjl", r, A, A.conj()).reshape(d * d, d * d)
+        G = -1j * H - 0.5 * K
+        return jump + jnp.kron(G, eye) + jnp.kron(eye, G.conj())
+
+    def steady_state(self):
+        r"""The stationary state: $\mathcal L\rho_\infty = 0$, $\mathrm{tr}\rho_\infty = 1$.
+
+        Solves $(\mathcal L + u\,t^\top) x = u$ with $t = \mathrm{vec}(1)$, $u = t/d$, whose unique
+        solution is the normalised null vector whenever the steady state is unique (the usual
+        case; with conserved quantities the matrix is singular). Differentiable.
+
+        **Returns:** `(d, d)` Hermitian, unit-trace matrix in the basis of `h_s`.
+        """
+        d = self.dim
+        S = self.superoperator()
+        t = jnp.eye(d, dtype=S.dtype).reshape(-1)
+        u = t / d
+        x = jnp.linalg.solve(S + jnp.outer(u, t), u).reshape(d, d)
+        x = 0.5 * (x + x.conj().T)
+        return x / jnp.trace(x).real
+
+    # --- population sector (eq. 11-13) ---------------------------------------------------------
+    def _require_nondegenerate(self, what: str):
+        if self.degenerate:
+            raise ValueError(
+                f"{what} needs a non-degenerate h_s: within a degenerate eigenspace the "
+                "populations do not decouple from the coherences (Appendix C); use "
+                "lindbladian/superoperator instead"
+            )
+
+    def rate_matrix(self):
+        r"""Transition rates of eq. (12) in the Born approximation, in the energy eigenbasis.
+
+        $$R_{ij} = \sum_{k,l}\tilde\Gamma\,p(\epsilon_l)\,
+          I\big(\alpha, (\varepsilon_i-\varepsilon_j+\epsilon_k-\epsilon_l)/E_R\big)
+          |v_{ij}^{kl}|^2 \qquad (i \neq j),$$
+
+        the rate of $j \to i$, levels ascending as in `energies`. The diagonal is set to zero
+        (elastic collisions leave the populations unchanged). For $T_A = T_M = T$ the rates obey
+        local detailed balance (13), $R_{ij}/R_{ji} = e^{-(\varepsilon_i-\varepsilon_j)/T}$.
+
+        **Returns:** `(d, d)` real, non-negative.
+        """
+        self._require_nondegenerate("rate_matrix")
+        r = self.channel_rates()
+        R = jnp.einsum("c,cij->ij", r, jnp.abs(self._ops_eig) ** 2)
+        return R * (1.0 - jnp.eye(self.dim))
+
+    def population_generator(self):
+        r"""Generator $M$ of the rate equation (11), $\dot P = M P$, in the energy eigenbasis.
+
+        $M_{ij} = R_{ij}$ for $i \ne j$ and $M_{ii} = -\sum_j R_{ji}$ (columns sum to zero).
+
+        **Returns:** `(d, d)` real.
+        """
+        R = self.rate_matrix()
+        return R - jnp.diag(jnp.sum(R, axis=0))
+
+    # --- thermodynamics (eq. 14-16) -------------------------------------------------------------
+    def energy_flows(self, rho) -> EnergyFlows:
+        r"""Energy flows per channel: system, ancilla and motion (first law, eq. 14-15).
+
+        The system part is $\mathrm{tr}(h_S\,\mathcal D[L_c]\rho)$; the ancilla and motional parts
+        are $\Delta\epsilon_c\,\nu_c$ and $-(\mathcal E_c + \Delta\epsilon_c)\,\nu_c$ with the jump
+        rate $\nu_c = \mathrm{tr}(L_c^\dagger L_c\rho)$. Since $L_c$ raises the system energy by
+        exactly $\mathcal E_c$, the three add up to zero channel by channel.
+
+        **Arguments:**
+        - `rho`: `(d, d)` density matrix in the basis of `h_s`.
+
+        **Returns:** an `EnergyFlows` with fields of shape `(n_channels,)`.
+        """
+        rho = self._check_rho(rho)
+        r = self.channel_rates()
+        A = self._ops
+        h = self.h_s
+        AdA = jnp.einsum("cji,cjk->cik", A.conj(), A)
+        jumps = r * jnp.real(jnp.einsum("cij,ji->c", AdA, rho))
+        AdhA = jnp.einsum("cji,jk,ckl->cil", A.conj(), h, A)
+        X = AdhA - 0.5 * (h @ AdA + AdA @ h)
+        system = r * jnp.real(jnp.einsum("cij,ji->c", X, rho))
+        return EnergyFlows(
+            system=system,
+            ancilla=self.channel_ancilla * jumps,
+            motion=self.channel_motional() * jumps,
+        )
+
+    def heat_current(self, rho):
+        r"""Heat flow into the system, $\dot Q = \mathrm{tr}(h_S\,\mathcal C\rho)$, eq. (15)."""
+        return jnp.real(jnp.trace(self.h_s @ self.dissipator(rho)))
+
+    def entropy_production_rate(self, rho):
+        r"""$\dot S - \dot Q/T_M$ with $\dot S = -\mathrm{tr}(\mathcal C(\rho)\ln\rho)$, eq. (16).
+
+        The Hamiltonian part does not change the entropy. For a gas in equilibrium,
+        $T_A = T_M$, this is $-\frac{d}{dt}S(\rho\|\gamma_S) \geq 0$ (Clausius inequality);
+        for $T_A \neq T_M$ it is only a bookkeeping quantity and may be negative. Needs a
+        full-rank `rho` (eigenvalues are floored at the smallest normal float).
+
+        **Returns:** a real scalar.
+        """
+        rho = self._check_rho(rho)
+        w, V = jnp.linalg.eigh(0.5 * (rho + rho.conj().T))
+        logw = jnp.log(jnp.maximum(w, jnp.finfo(w.dtype).tiny))
+        log_rho = (V * logw.astype(V.dtype)) @ V.conj().T
+        C = self.dissipator(rho)
+        s_dot = -jnp.real(jnp.trace(C @ log_rho))
+        q_dot = jnp.real(jnp.trace(self.h_s @ C))
+        return s_dot - q_dot / self.T_m
