@@ -1,0 +1,348 @@
+r"""Parameter scans: a jittable function evaluated over many points, in chunks, on all devices.
+
+`scan` maps `fn(point) -> pytree of arrays` over a list or grid of points with `jax.vmap`,
+one fixed-size chunk at a time (memory stays bounded whatever the number of points), spreads
+each chunk over every local device, and, given `out=`, writes each finished chunk to disk
+before starting the next, so that an interrupted scan resumes where it stopped.
+
+On-disk layout of `out` (a directory):
+
+- `<leaf>.npy`: one preallocated NumPy array per output leaf, shape `(n_points, ...)`, filled
+  chunk by chunk (memory-mapped, so it never has to fit in memory);
+- `manifest.json`: the scan's fingerprint (points, chunk size, output shapes and dtypes) and
+  the sorted list of finished chunks, replaced atomically after each chunk is flushed.
+
+Every chunk is padded to the same size, so `fn` is compiled once and each point's result does
+not depend on which chunk or run computed it: a resumed scan produces byte-identical files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from . import _config  # noqa: F401
+
+__all__ = ["grid", "scan"]
+
+_MANIFEST = "manifest.json"
+_FORMAT = 1
+
+
+def grid(**axes: Sequence[float] | np.ndarray) -> dict[str, np.ndarray]:
+    r"""Cartesian product of named 1-D axes, flattened, as a dict of NumPy arrays.
+
+    The first axis varies slowest (C order, `indexing="ij"`), so a scan result of shape
+    `(n_points, ...)` reshapes to `(len(a0), len(a1), ..., ...)`.
+
+    **Arguments:**
+    - `**axes`: `name=values`, each a 1-D sequence (in the order given).
+
+    **Returns:** `{name: array of shape (prod(len(v)),)}`.
+
+    ```python
+    pts = grid(T_m=np.linspace(0.05, 1, 64), delta=np.linspace(0, 10, 64))
+    res = scan(fn, pts)  # res["W"].reshape(64, 64)
+    ```
+    """
+    if not axes:
+        raise ValueError("grid needs at least one axis, e.g. grid(T_m=[0.1, 0.2])")
+    arrays = {}
+    for name, values in axes.items():
+        a = np.asarray(values)
+        if a.ndim != 1 or a.size == 0:
+            raise ValueError(f"grid axis {name} must be a non-empty 1-D sequence, got {a.shape}")
+        arrays[name] = a
+    mesh = np.meshgrid(*arrays.values(), indexing="ij")
+    return {name: m.reshape(-1) for name, m in zip(arrays, mesh, strict=True)}
+
+
+def _stack_points(points) -> tuple[Any, int]:
+    """A pytree of arrays with a common leading axis, from either accepted form of `points`."""
+    if isinstance(points, list | tuple) and not hasattr(points, "_fields"):
+        if len(points) == 0:
+            raise ValueError("points must not be empty")
+        stacked = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *points)
+    else:
+        stacked = jax.tree.map(np.asarray, points)
+    leaves = jax.tree.leaves(stacked)
+    if not leaves:
+        raise ValueError("points must contain at least one array")
+    sizes = {leaf.shape[0] if leaf.ndim else None for leaf in leaves}
+    if None in sizes or len(sizes) != 1:
+        shapes = [leaf.shape for leaf in leaves]
+        raise ValueError(f"points must share one leading (point) axis, got leaf shapes {shapes}")
+    (n,) = sizes
+    if n == 0:
+        raise ValueError("points must not be empty")
+    return stacked, n
+
+
+def _leaf_names(tree) -> list[str]:
+    """File-safe, unique names for the leaves of an output pytree (dict keys where possible)."""
+    paths = jax.tree_util.tree_flatten_with_path(tree)[0]
+    names = []
+    for path, _ in paths:
+        raw = "".join(
+            str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k)))) + "." for k in path
+        ).rstrip(".")
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", raw) or "out"
+        names.append(name)
+    if len(set(names)) != len(names):
+        names = [f"{i:03d}_{n}" for i, n in enumerate(names)]
+    return names
+
+
+def _fingerprint(points, chunk_size: int, out_struct) -> str:
+    h = hashlib.sha256()
+    for leaf in jax.tree.leaves(points):
+        a = np.ascontiguousarray(leaf)
+        h.update(str((a.dtype.str, a.shape)).encode())
+        h.update(a.tobytes())
+    h.update(str(jax.tree.structure(points)).encode())
+    h.update(str(chunk_size).encode())
+    h.update(str([(s.shape, str(s.dtype)) for s in jax.tree.leaves(out_struct)]).encode())
+    h.update(str(jax.tree.structure(out_struct)).encode())
+    return h.hexdigest()
+
+
+def _write_json_atomic(path: str, obj) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, sort_keys=True)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class _Store:
+    """The `out` directory: preallocated `.npy` files plus a manifest of finished chunks.
+
+    With several processes (multi-host), process 0 creates or validates the files, the others
+    open them after a barrier; each process keeps its own manifest of the chunks it finished.
+    """
+
+    def __init__(self, out, n, chunk_size, n_chunks, fingerprint, out_struct, resume):
+        self.dir = os.fspath(out)
+        nproc, rank = jax.process_count(), jax.process_index()
+        name = _MANIFEST if nproc == 1 else f"manifest.{rank}-of-{nproc}.json"
+        self.manifest_path = os.path.join(self.dir, name)
+        self.names = _leaf_names(out_struct)
+        structs = jax.tree.leaves(out_struct)
+        self.shapes = [(n, *s.shape[1:]) for s in structs]
+        self.dtypes = [np.dtype(s.dtype) for s in structs]
+        self.paths = [os.path.join(self.dir, nm + ".npy") for nm in self.names]
+        self.manifest = {
+            "format": _FORMAT,
+            "fingerprint": fingerprint,
+            "n_points": n,
+            "chunk_size": chunk_size,
+            "n_chunks": n_chunks,
+            "outputs": {
+                nm: {"shape": list(sh), "dtype": dt.str}
+                for nm, sh, dt in zip(self.names, self.shapes, self.dtypes, strict=True)
+            },
+            "done": [],
+        }
+        old = None
+        if resume and os.path.exists(self.manifest_path):
+            with open(self.manifest_path) as f:
+                old = json.load(f)
+            if old.get("fingerprint") != fingerprint:
+                raise ValueError(
+                    f"out={self.dir!r} holds a different scan (other points, chunk_size or "
+                    "outputs); use a new directory or pass resume=False to overwrite it"
+                )
+        fresh = old is None or not all(os.path.exists(p) for p in self.paths)
+        if rank == 0:
+            os.makedirs(self.dir, exist_ok=True)
+            for path, sh, dt in zip(self.paths, self.shapes, self.dtypes, strict=True):
+                if fresh or not os.path.exists(path):
+                    np.lib.format.open_memmap(path, mode="w+", dtype=dt, shape=sh).flush()
+        if nproc > 1:
+            from jax.experimental import multihost_utils
+
+            multihost_utils.sync_global_devices("jaxcoll.scan.open")
+        self.arrays = []
+        for path, sh, dt in zip(self.paths, self.shapes, self.dtypes, strict=True):
+            arr = np.lib.format.open_memmap(path, mode="r+")
+            if arr.shape != sh or arr.dtype != dt:
+                raise ValueError(f"{path} does not match the scan's output (shape {sh}, {dt})")
+            self.arrays.append(arr)
+        if not fresh:
+            self.manifest["done"] = sorted(int(i) for i in old["done"])
+        self.done = set(self.manifest["done"])
+        _write_json_atomic(self.manifest_path, self.manifest)
+
+    def write(self, index: int, start: int, values: list[np.ndarray]) -> None:
+        # Data first, manifest second: a crash in between only costs recomputing this chunk.
+        for arr, v in zip(self.arrays, values, strict=True):
+            arr[start : start + v.shape[0]] = v
+            arr.flush()
+        self.done.add(index)
+        self.manifest["done"] = sorted(self.done)
+        _write_json_atomic(self.manifest_path, self.manifest)
+
+    def read(self, treedef):
+        return jax.tree.unflatten(
+            treedef, [np.array(np.load(p, mmap_mode="r")) for p in self.paths]
+        )
+
+
+def _devices(shard: bool):
+    devs = jax.local_devices()
+    return devs if shard and len(devs) > 1 else devs[:1]
+
+
+def scan(
+    fn: Callable[[Any], Any],
+    points: Mapping[str, Any] | Sequence[Any] | Any,
+    *,
+    chunk_size: int = 1024,
+    out: str | os.PathLike | None = None,
+    progress: bool = True,
+    shard: bool = True,
+    resume: bool = True,
+):
+    r"""Evaluate `fn` over many points: chunked `vmap`, sharded over devices, resumable on disk.
+
+    **Arguments:**
+    - `fn`: a jittable function of ONE point (a pytree of scalars or arrays, e.g.
+      `{"T_m": x, "delta": y}`) returning a pytree of arrays. It is wrapped as
+      `jit(vmap(fn))` and compiled once.
+    - `points`: either a pytree whose leaves share a leading axis of length `n_points` (for
+      example the dict from `grid`), or a list of single-point pytrees.
+    - `chunk_size`: points per `vmap` call; bounds memory. Rounded up to a multiple of the
+      number of devices used. The last chunk is padded with copies of the last point.
+    - `out`: a directory; each finished chunk is written there before the next one starts
+      (see the module docstring for the layout). Re-running the same scan with the same `out`
+      skips the chunks already done and yields identical files. `None`: keep results in memory.
+    - `progress`: show a tqdm progress bar (points done / total).
+    - `shard`: spread each chunk over all local devices: a 1-D `Mesh` over
+      `jax.local_devices()` with the point axis sharded (`NamedSharding`), and
+      `jax.shard_map` so that every device runs its slice independently (an adaptive ODE
+      solver then takes each device's own number of steps, no cross-device
+      synchronisation per step).
+    - `resume`: if `out` already holds a scan with the same fingerprint (points, chunk size,
+      output shapes), continue it; `False` starts afresh, overwriting `out`. A different scan
+      in `out` with `resume=True` raises `ValueError`. The fingerprint cannot see inside `fn`:
+      change `out` when you change `fn`.
+
+    **Returns:** the pytree `fn` returns, each leaf a NumPy array with a leading axis of
+    length `n_points`.
+
+    **Multi-host.** Call `jax.distributed.initialize()` on every process first and then run
+    the same `scan(...)` on all of them with `out` on a shared file system. Process `k` of `K`
+    (`jax.process_index()`, `jax.process_count()`) evaluates the chunks `i` with
+    `i % K == k` on its own local devices, writing into the same preallocated files (disjoint
+    rows); the processes synchronise at the end (`multihost_utils.sync_global_devices`) and
+    each returns the full result read back from `out`. No collective crosses hosts while
+    chunks are computed. With `out=None` each process returns only its own chunks' rows
+    filled (others are zero), so give `out` for multi-host scans. Process 0 creates the files;
+    each process keeps its own `manifest.<k>-of-<K>.json`, so resume with the same number of
+    processes.
+
+    ```python
+    import jax, numpy as np
+    from jaxcoll import grid, scan, ergotropy_at
+
+    pts = grid(T_m=np.linspace(0.05, 1.0, 64), delta=np.linspace(0.0, 10.0, 64))
+    f = lambda p: ergotropy_at({"T_a": 1.0, **p}, 3.0, J=20, density=0.01, coupling=1.0)
+    W = scan(f, pts, out="scan_W").reshape(64, 64)
+    ```
+    """
+    stacked, n = _stack_points(points)
+    devices = _devices(shard)
+    n_dev = len(devices)
+    chunk_size = int(chunk_size)
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size}")
+    chunk_size = min(chunk_size, n + (-n) % n_dev)
+    chunk_size += (-chunk_size) % n_dev
+    n_chunks = -(-n // chunk_size)
+
+    batched = jax.vmap(fn)
+    if n_dev > 1:
+        mesh = Mesh(np.asarray(devices), ("points",))
+        sharding = NamedSharding(mesh, P("points"))
+        run = jax.jit(
+            jax.shard_map(
+                batched, mesh=mesh, in_specs=P("points"), out_specs=P("points"), check_vma=False
+            )
+        )
+    else:
+        sharding = None
+        run = jax.jit(batched)
+
+    def chunk(i):
+        start = i * chunk_size
+        idx = np.minimum(np.arange(start, start + chunk_size), n - 1)  # pad with the last point
+        return jax.tree.map(lambda a: a[idx], stacked)
+
+    def dispatch(i):
+        x = chunk(i)
+        if sharding is not None:
+            x = jax.device_put(x, sharding)
+        return run(x)
+
+    example = jax.tree.map(
+        lambda a: jax.ShapeDtypeStruct((chunk_size, *a.shape[1:]), a.dtype), stacked
+    )
+    out_struct = jax.eval_shape(run if sharding is None else batched, example)
+    treedef = jax.tree.structure(out_struct)
+
+    nproc, rank = jax.process_count(), jax.process_index()
+    store = None
+    if out is not None:
+        fp = _fingerprint(stacked, chunk_size, out_struct)
+        store = _Store(out, n, chunk_size, n_chunks, fp, out_struct, resume)
+        done = store.done
+    else:
+        done = set()
+        results = [np.zeros((n, *s.shape[1:]), dtype=s.dtype) for s in jax.tree.leaves(out_struct)]
+    todo = [i for i in range(n_chunks) if i % nproc == rank and i not in done]
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        n_done = sum(min(chunk_size, n - i * chunk_size) for i in done)
+        bar = tqdm(total=n, initial=n_done, unit="pt", desc="scan", dynamic_ncols=True)
+
+    try:
+        pending = dispatch(todo[0]) if todo else None
+        for k, i in enumerate(todo):
+            current = pending
+            # Dispatch the next chunk before blocking on this one (overlaps host I/O and compute).
+            pending = dispatch(todo[k + 1]) if k + 1 < len(todo) else None
+            start = i * chunk_size
+            m = min(chunk_size, n - start)
+            values = [np.asarray(leaf)[:m] for leaf in jax.tree.leaves(current)]
+            if store is not None:
+                store.write(i, start, values)
+            else:
+                for r, v in zip(results, values, strict=True):
+                    r[start : start + m] = v
+            if bar is not None:
+                bar.update(m)
+    finally:
+        if bar is not None:
+            bar.close()
+
+    if nproc > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices("jaxcoll.scan")
+    if store is not None:
+        return store.read(treedef)
+    return jax.tree.unflatten(treedef, results)
