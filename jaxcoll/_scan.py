@@ -18,6 +18,7 @@ not depend on which chunk or run computed it: a resumed scan produces byte-ident
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -199,6 +200,23 @@ class _Store:
         )
 
 
+@functools.lru_cache(maxsize=32)
+def _runner(fn, devices):
+    """`jit(vmap(fn))`, sharded with `shard_map` over a 1-D mesh when there are several devices.
+
+    Cached so that repeated scans of the same `fn` (e.g. a resumed one) compile only once.
+    """
+    batched = jax.vmap(fn)
+    if len(devices) == 1:
+        return jax.jit(batched), batched, None
+    mesh = Mesh(np.asarray(devices), ("points",))
+    sharding = NamedSharding(mesh, P("points"))
+    run = jax.shard_map(
+        batched, mesh=mesh, in_specs=P("points"), out_specs=P("points"), check_vma=False
+    )
+    return jax.jit(run), batched, sharding
+
+
 def _devices(shard: bool):
     devs = jax.local_devices()
     return devs if shard and len(devs) > 1 else devs[:1]
@@ -271,18 +289,7 @@ def scan(
     chunk_size += (-chunk_size) % n_dev
     n_chunks = -(-n // chunk_size)
 
-    batched = jax.vmap(fn)
-    if n_dev > 1:
-        mesh = Mesh(np.asarray(devices), ("points",))
-        sharding = NamedSharding(mesh, P("points"))
-        run = jax.jit(
-            jax.shard_map(
-                batched, mesh=mesh, in_specs=P("points"), out_specs=P("points"), check_vma=False
-            )
-        )
-    else:
-        sharding = None
-        run = jax.jit(batched)
+    run, batched, sharding = _runner(fn, tuple(devices))
 
     def chunk(i):
         start = i * chunk_size
