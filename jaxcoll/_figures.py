@@ -1,0 +1,615 @@
+r"""The paper's figures and companions, each drawn from the library and returning its numbers.
+
+Every figure maker writes a PNG when given a `path` and returns a dictionary of plain Python
+lists and floats: exactly the numbers that are plotted, ready for `json.dump`. `reproduce`
+draws them all and writes `results.json` next to the PNGs.
+
+- `fig2_ergotropy`: the paper's Fig. 2, ergotropy build-up of a $J = 20$ spin, eq. (18)-(23).
+- `fig3_scattering_integral`: the paper's Fig. 3, the scattering integral $I(\alpha, s)$ of
+  eq. (20) on a logarithmic colour scale.
+- `thermalisation`: a gas in equilibrium ($T_A = T_M = T$) thermalises the spin to $T$ for
+  any detuning, while a repeated-interaction model would give $\omega_S T/\omega_A$.
+- `phase_diagram`: steady-state and finite-time ergotropy over the $(D, A)$ plane, with the
+  border $D = A$ of eq. (22).
+- `optimisation`: a gradient search for the gas conditions that maximise the ergotropy.
+
+Units: $\hbar = k_B = 1$; times are $\tilde\Gamma t$ (eq. 19) and ergotropies are in units of
+$\omega_S$ unless stated otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import matplotlib as mpl
+import numpy as np
+from matplotlib.figure import Figure
+
+from . import _config  # noqa: F401
+from ._integral import log_scattering_integral
+from ._observables import ergotropy_populations
+from ._rates import spin_rates
+from ._spin import SpinGas
+from ._states import thermal_populations
+
+__all__ = [
+    "fig2_ergotropy",
+    "fig3_scattering_integral",
+    "thermalisation",
+    "phase_diagram",
+    "optimisation",
+    "reproduce",
+    "print_table",
+]
+
+# Publication style: serif text with matching mathtext, thin frames, inward ticks.
+_RC = {
+    "font.family": "serif",
+    "font.serif": ["STIXGeneral", "DejaVu Serif"],
+    "mathtext.fontset": "stix",
+    "font.size": 9.0,
+    "axes.labelsize": 9.5,
+    "axes.titlesize": 9.5,
+    "legend.fontsize": 8.0,
+    "xtick.labelsize": 8.5,
+    "ytick.labelsize": 8.5,
+    "axes.linewidth": 0.7,
+    "lines.linewidth": 1.5,
+    "xtick.direction": "in",
+    "ytick.direction": "in",
+    "xtick.top": True,
+    "ytick.right": True,
+    "xtick.major.width": 0.7,
+    "ytick.major.width": 0.7,
+    "legend.frameon": False,
+    "savefig.dpi": 200,
+    "savefig.bbox": "tight",
+    "savefig.pad_inches": 0.03,
+}
+_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
+
+# (D, A) of Fig. 2: two detunings D = Delta/T_M and two ancilla factors A = omega_A/T_A. The
+# steady state is Gibbs at omega_S/T = A - D (eq. 21 with T_M = E_R), so the orange and green
+# pairs share the effective temperature and the red one, with D < A, builds no ergotropy.
+FIG2_PAIRS = ((2.0, 0.5), (1.0, 0.5), (2.0, 1.5), (1.0, 1.5))
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _figure(width, height):
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _save(fig, path):
+    if path is None:
+        return None
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return str(path)
+
+
+def _jsonable(x):
+    """Nested lists / floats from arrays, tuples and dicts (NaN and inf become strings)."""
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, jax.Array | np.ndarray | np.generic):
+        x = np.asarray(x)
+        if x.ndim:
+            return [_jsonable(v) for v in x]
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)
+    return x
+
+
+def _spin_levels(J):
+    d = int(round(2 * J)) + 1
+    return np.arange(d, dtype=float) - J
+
+
+def gibbs_ergotropy(J, beta_omega):
+    r"""Ergotropy (units of $\omega_S$) of the spin-$J$ Gibbs state at $\omega_S/T$ = `beta_omega`.
+
+    Zero for $\omega_S/T \ge 0$; for a negative temperature the populations are inverted and the
+    ergotropy is $\langle h_S\rangle$ minus the energy of the reflected state.
+    """
+    m = jnp.asarray(_spin_levels(J))
+    p = thermal_populations(m, jnp.asarray(beta_omega, dtype=float))
+    return ergotropy_populations(p, m)
+
+
+def _energy_temperature(energy, J):
+    r"""Temperature (units of $\omega_S$) of the Gibbs state with mean $J_z$ equal to `energy`.
+
+    Inverts the Brillouin-type function $\langle J_z\rangle_\beta$ by bisection in $\beta$;
+    returns 0 for the ground state and $\pm\infty$ at $\langle J_z\rangle = 0$.
+    """
+    m = _spin_levels(J)
+    e = np.asarray(energy, dtype=float)
+
+    def mean(beta):
+        w = -beta[..., None] * m
+        w = np.exp(w - w.max(axis=-1, keepdims=True))
+        return (w * m).sum(-1) / w.sum(-1)
+
+    lo = np.full(e.shape, -1e3)
+    hi = np.full(e.shape, 1e3)
+    for _ in range(200):  # <J_z>_beta decreases monotonically in beta
+        mid = 0.5 * (lo + hi)
+        too_hot = mean(mid) > e
+        lo = np.where(too_hot, mid, lo)
+        hi = np.where(too_hot, hi, mid)
+    beta = 0.5 * (lo + hi)
+    with np.errstate(divide="ignore"):
+        return np.where(np.abs(beta) >= 999.0, 0.0, 1.0 / beta)
+
+
+# TEMPORARY: dense matrix exponential of the population generator; to be replaced by
+# jaxcoll's own evolution.
+def _tmp_populations(gp, gm, J, ts):
+    m = _spin_levels(J)
+    d = len(m)
+    c2 = jnp.asarray((J - m[:-1]) * (J + m[:-1] + 1))
+    M = (
+        jnp.diag(gp * c2, -1)
+        + jnp.diag(gm * c2, 1)
+        - jnp.diag(jnp.concatenate([gp * c2, jnp.zeros(1)]))
+        - jnp.diag(jnp.concatenate([jnp.zeros(1), gm * c2]))
+    )
+    p0 = jnp.zeros(d).at[0].set(1.0)
+    ts = jnp.asarray(ts)
+    return jax.vmap(lambda t: jax.scipy.linalg.expm(M * t) @ p0)(ts - ts[0])
+
+
+def ergotropy_curve(J, D, A, alpha, ts):  # TEMPORARY
+    gp, gm = spin_rates(D, A, alpha)
+    p = _tmp_populations(gp, gm, J, ts)
+    return ergotropy_populations(p, jnp.asarray(_spin_levels(J)))
+
+
+# --- Fig. 3 ------------------------------------------------------------------------------------
+
+
+def fig3_scattering_integral(
+    path=None,
+    *,
+    alpha_range=(1e-2, 10.0),
+    s_range=(-10.0, 10.0),
+    n_alpha=121,
+    n_s=201,
+    cut_alphas=(0.1, 1.0, 10.0),
+    floor=-12.0,
+    fast=False,
+    return_figure=False,
+):
+    r"""The scattering integral $I(\alpha, s)$ of eq. (20), the paper's Fig. 3.
+
+    $$I(\alpha, s) = e^s\int_{\max(0,s)}^\infty dz\, e^{-(2+\alpha)z}
+      \sinh\!\big(2\sqrt{z}\sqrt{z-s}\big),$$
+
+    with $\alpha = E_R/k_BT_M$ and $s = \mathcal E/E_R$ the internal energy the collision takes
+    up ($s = \mp\hbar\Delta/E_R$ for spin excitation / de-excitation, eq. 19). Left: $\log_{10}I$
+    over $(s, \alpha)$; right: cuts at fixed $\alpha$.
+
+    **Arguments:**
+    - `path`: PNG to write (or `None`).
+    - `alpha_range`, `n_alpha`: log-spaced $\alpha$ grid; `s_range`, `n_s`: linear $s$ grid.
+    - `cut_alphas`: the $\alpha$ of the cuts in the right panel.
+    - `floor`: lower end of the colour scale in $\log_{10} I$ (smaller values are shown in the
+      lowest colour; the returned numbers are not clipped).
+    - `fast`: a coarse grid.
+
+    **Returns:** a dict with `alpha`, `s`, `log10_I` (shape `(n_alpha, n_s)`) and `cuts`.
+    """
+    if fast:
+        n_alpha, n_s = 21, 41
+    alpha = np.geomspace(*alpha_range, n_alpha)
+    s = np.linspace(*s_range, n_s)
+    ln10 = math.log(10.0)
+    log10_I = np.asarray(log_scattering_integral(alpha[:, None], s[None, :])) / ln10
+    cuts = {
+        f"{a:g}": np.asarray(log_scattering_integral(jnp.asarray(a), jnp.asarray(s))) / ln10
+        for a in cut_alphas
+    }
+    data = dict(
+        alpha=alpha,
+        s=s,
+        log10_I=log10_I,
+        cut_alphas=list(cut_alphas),
+        cuts=cuts,
+        max_log10_I=float(log10_I.max()),
+        min_log10_I=float(log10_I.min()),
+    )
+
+    with mpl.rc_context(_RC):
+        fig = _figure(6.8, 2.7)
+        ax, bx = fig.subplots(1, 2, width_ratios=(1.25, 1.0))
+        top = math.ceil(log10_I.max())
+        levels = np.arange(floor, top + 1e-9, 1.0)
+        im = ax.contourf(
+            s, alpha, np.maximum(log10_I, floor), levels=levels, cmap="viridis", extend="min"
+        )
+        cs = ax.contour(
+            s,
+            alpha,
+            log10_I,
+            levels=[lv for lv in (-9.0, -6.0, -3.0, 0.0, 1.0) if floor < lv < top],
+            colors="white",
+            linewidths=0.5,
+            linestyles="solid",
+        )
+        ax.clabel(cs, fmt=lambda v: f"{v:.0f}", fontsize=6.5, inline=True)
+        ax.set_yscale("log")
+        ax.set_xlabel(r"$s = \mathcal{E}/E_R$")
+        ax.set_ylabel(r"$\alpha = E_R/k_B T_M$")
+        cb = fig.colorbar(im, ax=ax, pad=0.02)
+        cb.set_label(r"$\log_{10} I(\alpha, s)$")
+        cb.set_ticks(np.arange(floor, top + 1e-9, 2.0))
+        ax.set_title("(a)", loc="left")
+
+        for i, a in enumerate(cut_alphas):
+            bx.semilogy(s, 10.0 ** cuts[f"{a:g}"], color=_COLORS[i], label=rf"$\alpha = {a:g}$")
+        bx.set_ylim(10.0**floor, 10.0 ** (top + 0.5))
+        bx.set_xlim(s[0], s[-1])
+        bx.set_xlabel(r"$s = \mathcal{E}/E_R$")
+        bx.set_ylabel(r"$I(\alpha, s)$")
+        bx.axvline(0.0, color="0.6", lw=0.6, ls=":")
+        bx.legend(loc="lower left")
+        bx.set_title("(b)", loc="left")
+        data["path"] = _save(fig, path)
+    return (data, fig) if return_figure else data
+
+
+# --- Fig. 2 ------------------------------------------------------------------------------------
+
+
+def fig2_ergotropy(
+    path=None,
+    *,
+    J=20,
+    alpha=1.0,
+    pairs=FIG2_PAIRS,
+    t_final=20.0,
+    n_t=401,
+    fast=False,
+    return_figure=False,
+):
+    r"""Ergotropy build-up from the ground state, the paper's Fig. 2.
+
+    A spin $J$ in a gas of detuned two-level particles, eq. (18)-(19), with $k_BT_M = E_R$
+    ($\alpha = 1$). With $D = \hbar\Delta/k_BT_M$ and $A = \hbar\omega_A/k_BT_A$ the effective
+    temperature of eq. (21) is $\omega_S/T = A - D$: negative, and the steady state population
+    inverted (ergotropy, eq. 23), exactly when $D > A$ (eq. 22). Pairs with equal $A - D$ reach
+    the same steady state at different speeds. Dotted lines: the Gibbs-state ergotropy at
+    $\omega_S/T = A - D$, the $t\to\infty$ limit.
+
+    **Arguments:**
+    - `path`: PNG to write (or `None`).
+    - `J`: spin quantum number; `alpha`: $E_R/k_BT_M$.
+    - `pairs`: sequence of `(D, A)`.
+    - `t_final`, `n_t`: time grid $\tilde\Gamma t \in [0, t_{\rm final}]$.
+    - `fast`: fewer time points.
+
+    **Returns:** a dict with `t` (units $1/\tilde\Gamma$), and per pair `D`, `A`, `beta_omega`
+    ($\omega_S/T$), `ergotropy` (units $\omega_S$), `ergotropy_steady`.
+    """
+    if fast:
+        n_t = 41
+    ts = np.linspace(0.0, t_final, n_t)
+    curves = []
+    for D, A in pairs:
+        W = np.asarray(ergotropy_curve(J, D, A, alpha, jnp.asarray(ts)))
+        curves.append(
+            dict(
+                D=float(D),
+                A=float(A),
+                beta_omega=float(A - D),
+                ergotropy=W,
+                ergotropy_steady=float(gibbs_ergotropy(J, A - D)),
+            )
+        )
+    data = dict(J=J, alpha=alpha, t=ts, curves=curves)
+
+    with mpl.rc_context(_RC):
+        fig = _figure(3.4, 2.6)
+        ax = fig.subplots()
+        ax.axhline(2 * J, color="0.55", lw=0.7, ls="--")
+        ax.text(
+            ts[-1] - 0.01 * (ts[-1] - ts[0]),
+            2 * J + 0.4,
+            r"$2J$: fully inverted",
+            ha="right",
+            va="bottom",
+            fontsize=7.0,
+            color="0.35",
+        )
+        for i, c in enumerate(curves):
+            lab = rf"$D={c['D']:g},\ A={c['A']:g}$  ($\hbar\omega_S/k_BT={c['beta_omega']:+g}$)"
+            ax.plot(ts, c["ergotropy"], color=_COLORS[i], label=lab)
+            ax.axhline(c["ergotropy_steady"], color=_COLORS[i], lw=0.8, ls=":")
+        ax.set_xlim(ts[0], ts[-1])
+        ax.set_ylim(-0.025 * 2 * J, 1.12 * 2 * J)
+        ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(5, integer=True))
+        ax.set_xlabel(r"time $\tilde\Gamma t$")
+        ax.set_ylabel(r"ergotropy $\mathcal{W}/\hbar\omega_S$")
+        ax.legend(loc="center right", fontsize=7.0, handlelength=1.5)
+        ax.set_title(rf"$J = {J:g}$, $k_BT_M = E_R$", fontsize=8.5)
+        data["path"] = _save(fig, path)
+    return (data, fig) if return_figure else data
+
+
+# TEMPORARY: to be replaced by jaxcoll's own evolution.
+def _tmp_gas_populations(gas, ts, p0):
+    lo, di, up = gas.population_generator()
+    M = jnp.diag(lo[1:], -1) + jnp.diag(di) + jnp.diag(up[:-1], 1)
+    ts = jnp.asarray(ts)
+    return jax.vmap(lambda t: jax.scipy.linalg.expm(M * t) @ p0)(ts - ts[0])
+
+
+# --- thermalisation ------------------------------------------------------------------------------
+
+
+def thermalisation(
+    path=None,
+    *,
+    J=20,
+    T=1.0,
+    omega_s=1.0,
+    E_R=1.0,
+    detunings=(-0.5, 0.0, 1.0, 2.0),
+    t_range=(1e-3, 1e2),
+    n_t=161,
+    n_delta=61,
+    fast=False,
+    return_figure=False,
+):
+    r"""Thermalisation by a gas in equilibrium, $T_A = T_M = T$, for several detunings.
+
+    The spin starts in its ground state. By eq. (21) with $T_A = T_M$ its stationary state is
+    the Gibbs state at the gas temperature $T$ for every detuning $\Delta$; the detuning only
+    sets the speed through $I(E_R/T, \mp\Delta/E_R)$. A repeated-interaction model with detuned
+    ancillas would instead relax to $\omega_S T/\omega_A$ (the paragraph after eq. (21)). The
+    temperature of the (non-Gibbs) transient state is read off from its energy:
+    $T_E(t)$ is the temperature of the Gibbs state with the same $\langle J_z\rangle$.
+
+    Left: $T_E(t)/T$ against $\tilde\Gamma t$, with the repeated-interaction values
+    $\omega_S/\omega_A$ dotted. Right: the final temperature against $\Delta/\omega_S$ (markers),
+    eq. (21) (solid) and $\omega_S T/\omega_A$ (dashed).
+
+    **Arguments:**
+    - `path`: PNG to write (or `None`).
+    - `J`, `omega_s`, `E_R`: spin and energy scales; `T`: the gas temperature $T_A = T_M$.
+    - `detunings`: $\Delta$ values (same unit as `omega_s`); $\omega_A = \omega_S + \Delta > 0$.
+    - `t_range`, `n_t`: log-spaced $\tilde\Gamma t$ grid.
+    - `n_delta`: points of the dense $\Delta$ axis in the right panel.
+    - `fast`: fewer time points.
+
+    **Returns:** a dict with `t`, and per detuning `delta`, `Jz` (mean $J_z$), `T_E`,
+    `T_final`, `T_eq21` and `T_repeated` ($\omega_S T/\omega_A$).
+    """
+    if fast:
+        n_t, n_delta = 25, 11
+    ts = np.concatenate([[0.0], np.geomspace(*t_range, n_t - 1)])
+    m = _spin_levels(J)
+    p0 = jnp.zeros(len(m)).at[0].set(1.0)
+    rows = []
+    for delta in detunings:
+        gas = SpinGas(J, omega_s=omega_s, delta=delta, T_a=T, T_m=T, E_R=E_R, gamma_tilde=1.0)
+        p = np.asarray(_tmp_gas_populations(gas, ts, p0))
+        Jz = p @ m
+        T_E = omega_s * _energy_temperature(Jz, J)
+        rows.append(
+            dict(
+                delta=float(delta),
+                Jz=Jz,
+                T_E=T_E,
+                T_final=float(T_E[-1]),
+                T_eq21=float(gas.effective_temperature()),
+                T_repeated=float(omega_s * T / (omega_s + delta)),
+                rates=[float(g) for g in gas.rates()],
+            )
+        )
+    delta_axis = np.linspace(
+        min(detunings) - 0.25 * omega_s, max(detunings) + 0.5 * omega_s, n_delta
+    )
+    data = dict(
+        J=J,
+        T=T,
+        omega_s=omega_s,
+        E_R=E_R,
+        t=ts,
+        curves=rows,
+        delta_axis=delta_axis,
+        T_repeated_axis=omega_s * T / (omega_s + delta_axis),
+    )
+
+    with mpl.rc_context(_RC):
+        fig = _figure(6.8, 2.6)
+        ax, bx = fig.subplots(1, 2)
+        for i, r in enumerate(rows):
+            lab = rf"$\Delta = {r['delta']:+g}\,\omega_S$" if r["delta"] else r"$\Delta = 0$"
+            ax.semilogx(ts[1:], r["T_E"][1:] / T, color=_COLORS[i], label=lab)
+            ax.axhline(r["T_repeated"] / T, color=_COLORS[i], lw=0.9, ls=":")
+        ax.axhline(1.0, color="k", lw=0.7, ls="-", zorder=0)
+        ax.text(ts[-1] * 0.7, 1.03, "gas temperature", ha="right", va="bottom", fontsize=7.0)
+        ax.set_xlim(ts[1], ts[-1])
+        ax.set_ylim(0.0, 1.1 * max(1.0, max(r["T_repeated"] for r in rows)) / T)
+        ax.set_xlabel(r"time $\tilde\Gamma t$")
+        ax.set_ylabel(r"spin temperature $T_E(t)/T$")
+        ax.legend(loc="upper left", fontsize=7.5)
+        ax.set_title("(a)", loc="left")
+        ax.text(
+            0.98,
+            0.04,
+            r"dotted: repeated interactions, $\omega_S/\omega_A$",
+            transform=ax.transAxes,
+            ha="right",
+            fontsize=7.0,
+            color="0.3",
+        )
+
+        bx.plot(delta_axis / omega_s, np.full_like(delta_axis, 1.0), "k-", lw=1.0,
+                label="scattering model, eq. (21)")  # fmt: skip
+        bx.plot(delta_axis / omega_s, data["T_repeated_axis"] / T, "k--", lw=1.0,
+                label=r"repeated interactions, $\omega_S T/\omega_A$")  # fmt: skip
+        for i, r in enumerate(rows):
+            bx.plot(r["delta"] / omega_s, r["T_final"] / T, "o", color=_COLORS[i], ms=5, mec="k",
+                    mew=0.5)  # fmt: skip
+        bx.plot([], [], "o", color="0.7", mec="k", mew=0.5,
+                label=rf"$T_E$ at $\tilde\Gamma t = {ts[-1]:g}$")  # fmt: skip
+        bx.set_xlabel(r"detuning $\Delta/\omega_S$")
+        bx.set_ylabel(r"final spin temperature $/\,T$")
+        bx.set_xlim(delta_axis[0] / omega_s, delta_axis[-1] / omega_s)
+        bx.set_ylim(0.0, None)
+        bx.legend(loc="upper right", fontsize=7.5)
+        bx.set_title(rf"(b)  $T_A = T_M = T = {T:g}\,E_R$, $J = {J:g}$", loc="left")
+        data["path"] = _save(fig, path)
+    return (data, fig) if return_figure else data
+
+
+# --- phase diagram -------------------------------------------------------------------------------
+
+
+def phase_diagram(
+    path=None,
+    *,
+    J=20,
+    alpha=1.0,
+    D_range=(-1.0, 4.0),
+    A_range=(0.0, 4.0),
+    n=81,
+    t_final=5.0,
+    fast=False,
+    progress=False,
+    return_figure=False,
+):
+    r"""Steady-state and finite-time ergotropy over the $(D, A)$ plane.
+
+    Steady state: the Gibbs state at $\omega_S/T = A - D$ (eq. 21), inverted, hence with
+    ergotropy, exactly below the line $D = A$ (eq. 22). Finite time: $\mathcal W$ at
+    $\tilde\Gamma t$ = `t_final` from the ground state, computed with a `vmap` scan of
+    `ergotropy_curve`; large detunings $D$ suppress the rates (Fig. 3) and slow the build-up.
+
+    **Arguments:**
+    - `path`: PNG to write (or `None`).
+    - `J`, `alpha`: spin and $E_R/k_BT_M$.
+    - `D_range`, `A_range`, `n`: the `n` x `n` grid.
+    - `t_final`: time $\tilde\Gamma t$ of the right panel.
+    - `fast`: a coarse grid; `progress`: the scan's progress bar.
+
+    **Returns:** a dict with `D`, `A` (axes), `ergotropy_steady` and `ergotropy_final`, each of
+    shape `(n_D, n_A)`, in units of $\omega_S$.
+    """
+    from ._scan import grid, scan
+
+    if fast:
+        n = 9
+    D = np.linspace(*D_range, n)
+    A = np.linspace(*A_range, n)
+    pts = grid(D=D, A=A)
+    ts = jnp.asarray([0.0, t_final])
+
+    def point(p):
+        W_t = ergotropy_curve(J, p["D"], p["A"], alpha, ts)[-1]
+        return dict(final=W_t, steady=gibbs_ergotropy(J, p["A"] - p["D"]))
+
+    res = scan(point, pts, progress=progress, chunk_size=1024)
+    W_ss = res["steady"].reshape(n, n)
+    W_t = res["final"].reshape(n, n)
+    data = dict(
+        J=J, alpha=alpha, t_final=t_final, D=D, A=A, ergotropy_steady=W_ss, ergotropy_final=W_t
+    )
+
+    with mpl.rc_context(_RC):
+        fig = _figure(6.8, 2.8)
+        axes = fig.subplots(1, 2, sharey=True)
+        titles = (
+            r"(a)  steady state, $\tilde\Gamma t \to \infty$",
+            rf"(b)  $\tilde\Gamma t = {t_final:g}$ from the ground state",
+        )
+        vmax = 2 * J
+        for ax, W, title in zip(axes, (W_ss, W_t), titles, strict=True):
+            im = ax.pcolormesh(D, A, W.T, cmap="magma", vmin=0.0, vmax=vmax, shading="nearest",
+                               rasterized=True)  # fmt: skip
+            lo, hi = max(D[0], A[0]), min(D[-1], A[-1])
+            ax.plot([lo, hi], [lo, hi], color="w", lw=1.0, ls="--")
+            for i, (Dp, Ap) in enumerate(FIG2_PAIRS):
+                ax.plot(Dp, Ap, "o", ms=4.5, color=_COLORS[i], mec="w", mew=0.7)
+            ax.set_xlabel(r"$D = \hbar\Delta/k_BT_M$")
+            ax.set_title(title, loc="left")
+            ax.set_xlim(D[0], D[-1])
+            ax.set_ylim(A[0], A[-1])
+        axes[0].set_ylabel(r"$A = \hbar\omega_A/k_BT_A$")
+        axes[0].text(0.5 * (D[0] + D[-1]) + 0.8, 0.5 * (A[0] + A[-1]) + 1.4, r"$D = A$",
+                     color="w", fontsize=8, rotation=38)  # fmt: skip
+        cb = fig.colorbar(im, ax=axes, pad=0.02)
+        cb.set_label(r"ergotropy $\mathcal{W}/\hbar\omega_S$")
+        data["path"] = _save(fig, path)
+    return (data, fig) if return_figure else data
+
+
+# --- summary table and reproduce -----------------------------------------------------------------
+
+
+def print_table(rows, headers, file=None):
+    """Print `rows` (sequences of numbers / strings) as an aligned plain-text table."""
+    file = sys.stdout if file is None else file
+    cells = [[f"{v:.6g}" if isinstance(v, float) else str(v) for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    print("  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)), file=file)
+    print("  ".join("-" * w for w in widths), file=file)
+    for r in cells:
+        print("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)), file=file)
+
+
+def reproduce(out_dir, fast=False, progress=True):
+    """Draw every figure into `out_dir`, write `results.json` and print a summary table.
+
+    **Arguments:**
+    - `out_dir`: folder for `fig2_ergotropy.png`, `fig3_scattering_integral.png`,
+      `thermalisation.png`, `phase_diagram.png`, `optimisation.png` and `results.json`.
+    - `fast`: small grids (a smoke test, seconds).
+    - `progress`: show a progress bar (tqdm) on stderr.
+
+    **Returns:** the dictionary written to `results.json`.
+    """
+    from tqdm.auto import tqdm
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stages = [
+        ("fig3_scattering_integral", fig3_scattering_integral),
+        ("fig2_ergotropy", fig2_ergotropy),
+        ("thermalisation", thermalisation),
+        ("phase_diagram", phase_diagram),
+    ]
+    results = {}
+    timings = {}
+    t_start = time.perf_counter()
+    with tqdm(total=len(stages), disable=not progress, unit="figure") as bar:
+        for name, maker in stages:
+            bar.set_description(name)
+            t0 = time.perf_counter()
+            results[name] = maker(out / f"{name}.png", fast=fast)
+            timings[name] = time.perf_counter() - t0
+            bar.update()
+    results["meta"] = dict(
+        fast=bool(fast),
+        seconds=timings,
+        total_seconds=time.perf_counter() - t_start,
+        backend=jax.default_backend(),
+        x64=bool(jax.config.jax_enable_x64),
+    )
+    results = _jsonable(results)
+    (out / "results.json").write_text(json.dumps(results))
+    return results
