@@ -8,6 +8,8 @@ Basis order is ascending energy (index 0 is the ground state).
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Complex, Float
@@ -58,12 +60,14 @@ def _xlogx(x):
 # --- energy ------------------------------------------------------------------------------------
 
 
+@jax.jit
 def energy_populations(p: ArrayLike, energies: ArrayLike) -> Float[Array, "*batch"]:
     r"""Mean energy $\sum_i P_i \varepsilon_i$ of populations `p` `(..., d)`."""
     p, e = _real(p), _real(energies)
     return jnp.sum(p * e, axis=-1)
 
 
+@functools.partial(jax.jit, static_argnames="kind")
 def energy(
     rho_or_p: ArrayLike, energies: ArrayLike, *, kind: str = "auto"
 ) -> Float[Array, "*batch"]:
@@ -93,6 +97,7 @@ def energy(
     raise ValueError(f"kind must be 'auto', 'density' or 'populations', got {kind!r}")
 
 
+@jax.jit
 def energy_operator(rho: ArrayLike, h: ArrayLike) -> Float[Array, "*batch"]:
     r"""$\mathrm{tr}(\rho h)$ for a general Hermitian `h` `(..., d, d)`; real, shape `(...)`."""
     rho, h = _common(rho, h)
@@ -102,6 +107,7 @@ def energy_operator(rho: ArrayLike, h: ArrayLike) -> Float[Array, "*batch"]:
 # --- ergotropy ---------------------------------------------------------------------------------
 
 
+@jax.jit
 def passive_energy_populations(p: ArrayLike, energies: ArrayLike) -> Float[Array, "*batch"]:
     r"""Energy of the passive rearrangement: $\sum_k P_k^{\downarrow}\,\varepsilon_k^{\uparrow}$."""
     p, e = jnp.broadcast_arrays(_real(p), _real(energies))
@@ -109,6 +115,7 @@ def passive_energy_populations(p: ArrayLike, energies: ArrayLike) -> Float[Array
     return jnp.sum(p_desc * jnp.sort(e, axis=-1), axis=-1)
 
 
+@jax.jit
 def ergotropy_populations(p: ArrayLike, energies: ArrayLike) -> Float[Array, "*batch"]:
     r"""Ergotropy of an energy-diagonal state, eq. (23).
 
@@ -134,6 +141,7 @@ def ergotropy_populations(p: ArrayLike, energies: ArrayLike) -> Float[Array, "*b
     return jnp.where(w > 0, w, jnp.zeros_like(w))  # clip rounding noise below zero
 
 
+@jax.jit
 def passive_energy(rho: ArrayLike, h: ArrayLike) -> Float[Array, "*batch"]:
     r"""Passive energy $\sum_k r_k^\downarrow e_k^\uparrow$ of the spectrum of `rho` under `h`.
 
@@ -146,6 +154,7 @@ def passive_energy(rho: ArrayLike, h: ArrayLike) -> Float[Array, "*batch"]:
     return jnp.sum(r_desc * e_asc, axis=-1)
 
 
+@jax.jit
 def ergotropy(rho: ArrayLike, h: ArrayLike) -> Float[Array, "*batch"]:
     r"""Ergotropy of any state: the most energy a cyclic unitary can extract.
 
@@ -169,11 +178,13 @@ def ergotropy(rho: ArrayLike, h: ArrayLike) -> Float[Array, "*batch"]:
 # --- entropies -----------------------------------------------------------------------------------
 
 
+@jax.jit
 def shannon_entropy(p: ArrayLike) -> Float[Array, "*batch"]:
     r"""$H(P) = -\sum_i P_i \ln P_i$ (nats), with $0\ln 0 = 0$; shape `(...)` from `(..., d)`."""
     return -jnp.sum(_xlogx(_real(p)), axis=-1)
 
 
+@jax.jit
 def von_neumann_entropy(rho: ArrayLike) -> Float[Array, "*batch"]:
     r"""$S(\rho) = -\mathrm{tr}\,\rho\ln\rho$ (nats), the entropy of the second law, eq. (16).
 
@@ -184,6 +195,7 @@ def von_neumann_entropy(rho: ArrayLike) -> Float[Array, "*batch"]:
     return -jnp.sum(_xlogx(jnp.linalg.eigvalsh(rho)), axis=-1)
 
 
+@jax.jit
 def relative_entropy_populations(p: ArrayLike, q: ArrayLike) -> Float[Array, "*batch"]:
     r"""Kullback-Leibler divergence $D(P\|Q) = \sum_i P_i \ln(P_i / Q_i)$ (nats).
 
@@ -247,13 +259,14 @@ def _tr_rho_log_sigma_jvp(primals, tangents):
     tiny = _support_threshold(s)
     s_clip = jnp.maximum(s, jnp.maximum(tiny, jnp.finfo(s.dtype).tiny))
     log_s = jnp.log(s_clip)
-    d_rho = _real(jnp.sum(jnp.diagonal(vh @ drho @ v, axis1=-2, axis2=-1) * log_s, axis=-1))
+    d_rho = jnp.sum(_real(jnp.diagonal(vh @ drho @ v, axis1=-2, axis2=-1)) * log_s, axis=-1)
     lam = _log_divided_difference(s_clip).astype(rho_t.dtype)
     x = vh @ dsigma @ v
     d_sigma = _real(jnp.sum(jnp.swapaxes(rho_t, -1, -2) * lam * x, axis=(-2, -1)))
     return out, d_rho + d_sigma
 
 
+@jax.jit
 def relative_entropy(rho: ArrayLike, sigma: ArrayLike) -> Float[Array, "*batch"]:
     r"""Quantum relative entropy $D(\rho\|\sigma) = \mathrm{tr}\,\rho(\ln\rho - \ln\sigma)$ (nats).
 
@@ -275,6 +288,7 @@ def relative_entropy(rho: ArrayLike, sigma: ArrayLike) -> Float[Array, "*batch"]
 # --- spin moments -----------------------------------------------------------------------------
 
 
+@jax.jit
 def spin_expectations_from_bands(
     bands: ArrayLike, ladder: ArrayLike, m: ArrayLike
 ) -> tuple[Float[Array, "*batch"], Complex[Array, "*batch"]]:
@@ -303,6 +317,7 @@ def spin_expectations_from_bands(
     return jz, jp
 
 
+@jax.jit
 def spin_expectations(
     rho: ArrayLike, ladder: ArrayLike, m: ArrayLike
 ) -> tuple[Float[Array, "*batch"], Complex[Array, "*batch"]]:

@@ -74,6 +74,7 @@ def ground_state(d: int) -> Complex[Array, "d d"]:
     return _diag_embed(ground_populations(d).astype(_complex_dtype()))
 
 
+@jax.jit
 def thermal_populations(energies: ArrayLike, beta: ArrayLike) -> Float[Array, "*batch d"]:
     r"""Gibbs populations $P_i = e^{-\beta\varepsilon_i} / \sum_j e^{-\beta\varepsilon_j}$.
 
@@ -92,6 +93,7 @@ def thermal_populations(energies: ArrayLike, beta: ArrayLike) -> Float[Array, "*
     return jax.nn.softmax(-beta[..., None] * energies, axis=-1)
 
 
+@jax.jit
 def thermal_state(energies: ArrayLike, beta: ArrayLike) -> Complex[Array, "*batch d d"]:
     r"""Gibbs state $e^{-\beta h}/Z$ for $h = \mathrm{diag}(\varepsilon)$, any real $\beta$.
 
@@ -188,7 +190,11 @@ def spin_coherent_state(J, theta: ArrayLike, phi: ArrayLike = 0.0) -> Complex[Ar
 
     **Returns:** complex density matrices of shape `(..., 2J+1, 2J+1)`.
     """
-    J = check_spin(J)
+    return _spin_coherent_state(check_spin(J), theta, phi)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _spin_coherent_state(J: float, theta, phi):
     d, k_up, k_dn, log_binom = _spin_binomial(J)
     theta = jnp.asarray(theta, dtype=_float_dtype())
     phi = jnp.asarray(phi, dtype=_float_dtype())
@@ -210,7 +216,11 @@ def spin_coherent_populations(J, theta: ArrayLike) -> Float[Array, "*batch d"]:
 
     **Returns:** real populations of shape `(..., 2J+1)`.
     """
-    J = check_spin(J)
+    return _spin_coherent_populations(check_spin(J), theta)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _spin_coherent_populations(J: float, theta):
     _, k_up, k_dn, log_binom = _spin_binomial(J)
     theta = jnp.asarray(theta, dtype=_float_dtype())
     return _cs_monomials(theta, 2 * k_up, 2 * k_dn, log_binom)
