@@ -140,39 +140,428 @@ def _cmd_rates(args):
     _write_json(args.out, row)
 
 
+def _check_bounds(name, bounds, *, positive=False, cmd="jaxcoll"):
+    lo, hi = bounds
+    if positive and lo <= 0:
+        raise CLIError(f"{cmd}: {name} bounds must be > 0, got {lo:g} {hi:g}")
+    if lo > hi:
+        raise CLIError(f"{cmd}: {name} bounds must satisfy LO <= HI, got {lo:g} {hi:g}")
+    return float(lo), float(hi)
+
+
+def _time_grid(args):
+    import numpy as np
+
+    if args.n_points < 2:
+        raise CLIError(f"jaxcoll: --n-points must be >= 2, got {args.n_points}")
+    return np.linspace(0.0, args.t_final, args.n_points)
+
+
+# --- reproduce ---------------------------------------------------------------------------------
+
+
+def _cmd_reproduce(args):
+    from ._figures import reproduce
+
+    results = reproduce(args.out, fast=args.fast, progress=not args.no_progress)
+    print(f"wrote the figures and results.json to {Path(args.out)}")
+    return results
+
+
+# --- evolve ------------------------------------------------------------------------------------
+
+
+def _initial_state(args, gas):
+    import jax.numpy as jnp
+
+    from ._states import ground_populations, spin_coherent_state, thermal_populations
+
+    d = gas.dim
+    if args.initial == "ground":
+        return ground_populations(d)
+    if args.initial == "thermal":
+        if args.T0 is None:
+            raise CLIError("jaxcoll evolve: --initial thermal needs --T0 (a temperature > 0)")
+        return thermal_populations(gas.energies(), jnp.asarray(1.0 / args.T0))
+    return spin_coherent_state(gas.J, args.theta, args.phi)
+
+
+def _cmd_evolve(args):
+    import numpy as np
+
+    from ._evolve import evolve
+
+    gas = _gas_from_args(args, args.J)
+    ts = _time_grid(args)
+    rho0 = _initial_state(args, gas)
+    res = evolve(gas, rho0, ts)
+    t, E, W = (np.asarray(x, dtype=float) for x in (res.ts, res.energy, res.ergotropy))
+    _print_table(
+        [[float(a), float(b), float(c)] for a, b, c in zip(t, E, W, strict=True)],
+        ["t", "energy", "ergotropy"],
+    )
+    payload = dict(
+        J=gas.J,
+        initial=args.initial,
+        parameters=_gas_parameters(gas),
+        t=t.tolist(),
+        energy=E.tolist(),
+        ergotropy=W.tolist(),
+    )
+    _write_json(args.out, payload)
+
+
+def _gas_parameters(gas):
+    out = dict(
+        omega_s=float(gas.omega_s),
+        delta=float(gas.delta),
+        T_a=float(gas.T_a),
+        T_m=float(gas.T_m),
+        E_R=float(gas.E_R),
+        gamma_tilde=float(gas.rate_scale()),
+    )
+    if gas.density is not None:
+        out.update(density=float(gas.density), coupling=float(gas.coupling))
+    return out
+
+
+# --- scan --------------------------------------------------------------------------------------
+
+_SCAN_AXES = {"T_a": "--T-a", "T_m": "--T-m", "delta": "--delta"}
+
+
+def _scan_axis(name, values):
+    flag = _SCAN_AXES[name]
+    if len(values) == 1:
+        x = values[0]
+        if name != "delta" and x <= 0:
+            raise CLIError(f"jaxcoll scan: {flag} must be > 0, got {x:g}")
+        return None, x
+    if len(values) != 3:
+        raise CLIError(
+            f"jaxcoll scan: {flag} takes one value (fixed) or LO HI N (an axis), "
+            f"got {len(values)} values"
+        )
+    lo, hi, n = values
+    if n != int(n) or n < 1:
+        raise CLIError(f"jaxcoll scan: {flag} LO HI N needs an integer N >= 1, got {n:g}")
+    lo, hi = _check_bounds(flag, (lo, hi), positive=name != "delta", cmd="jaxcoll scan")
+    import numpy as np
+
+    return np.linspace(lo, hi, int(n)), None
+
+
+def _cmd_scan(args):
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from ._observables import ergotropy_populations
+    from ._scan import grid, scan
+    from ._spin import SpinGas
+
+    axes, fixed = {}, {}
+    for name in _SCAN_AXES:
+        axis, value = _scan_axis(name, getattr(args, name))
+        if axis is None:
+            fixed[name] = value
+        else:
+            axes[name] = axis
+    if len(axes) != 2:
+        raise CLIError(
+            "jaxcoll scan: give exactly two of --T-a/--T-m/--delta as an axis LO HI N and the "
+            f"third as one value, got {len(axes)} axes"
+        )
+    if args.t_final is not None and args.t_final <= 0:
+        raise CLIError(f"jaxcoll scan: --t-final must be > 0, got {args.t_final:g}")
+    scale = _rate_scale_kwargs(args)
+    # One concrete construction validates J and the fixed parameters before tracing.
+    probe = SpinGas(
+        args.J,
+        omega_s=args.omega_s,
+        E_R=args.E_R,
+        **{k: (fixed[k] if k in fixed else float(axes[k][0])) for k in _SCAN_AXES},
+        **scale,
+    )
+    d = probe.dim
+
+    def point(p):
+        gas = SpinGas(args.J, omega_s=args.omega_s, E_R=args.E_R, **p, **fixed, **scale)
+        gp, gm = gas.rates()
+        out = dict(
+            gamma_plus=gp,
+            gamma_minus=gm,
+            T_eff=gas.effective_temperature(),
+            ergotropy_steady=ergotropy_populations(gas.steady_state_populations(), gas.energies()),
+        )
+        if args.t_final is not None:
+            from ._evolve import evolve
+
+            p0 = jnp.zeros(d).at[0].set(1.0)
+            res = evolve(gas, p0, jnp.asarray([0.0, args.t_final]))
+            out["ergotropy"] = res.ergotropy[-1]
+        return out
+
+    pts = grid(**axes)
+    res = scan(jax.jit(point), pts, progress=not args.no_progress)
+    names = list(axes)
+    shape = tuple(len(a) for a in axes.values())
+    payload = dict(
+        J=probe.J,
+        axes={k: v.tolist() for k, v in axes.items()},
+        fixed=fixed,
+        t_final=args.t_final,
+        shape=list(shape),
+        **{k: np.asarray(v).reshape(shape).tolist() for k, v in res.items()},
+    )
+    key = "ergotropy" if args.t_final is not None else "ergotropy_steady"
+    order = np.argsort(-np.asarray(res[key]), kind="stable")
+    n = len(order)
+    show = order if n <= args.rows else order[: args.rows]
+    cols = [*names, "gamma_plus", "gamma_minus", "T_eff", "ergotropy_steady"]
+    if args.t_final is not None:
+        cols.append("ergotropy")
+    src = {**pts, **res}
+    rows = [[float(np.asarray(src[c])[i]) for c in cols] for i in show]
+    if n > len(show):
+        print(f"{n} points; the {len(show)} with the largest {key}:")
+    _print_table(rows, cols)
+    if args.out is not None:
+        path = Path(args.out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".npz":
+            np.savez(
+                path,
+                **{k: np.asarray(v) for k, v in axes.items()},
+                **{k: np.asarray(v).reshape(shape) for k, v in res.items()},
+            )
+            print(f"wrote {path}")
+        else:
+            _write_json(path, payload)
+
+
+def _rate_scale_kwargs(args):
+    if args.gamma_tilde is not None and (args.density is not None or args.coupling is not None):
+        raise CLIError("jaxcoll: give either --gamma-tilde or --density and --coupling, not both")
+    if args.gamma_tilde is not None:
+        return dict(gamma_tilde=args.gamma_tilde)
+    if (args.density is None) != (args.coupling is None):
+        raise CLIError("jaxcoll: --density and --coupling go together")
+    if args.density is not None:
+        return dict(density=args.density, coupling=args.coupling)
+    return dict(gamma_tilde=1.0)
+
+
+# --- bench -------------------------------------------------------------------------------------
+
+
+def _cmd_bench(args):
+    import time
+
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from ._evolve import evolve
+    from ._integral import scattering_integral
+    from ._spin import SpinGas
+    from ._states import ground_populations, spin_coherent_state
+
+    def timed(fn, repeat=3):
+        jax.block_until_ready(fn())  # compile
+        best = math.inf
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            jax.block_until_ready(fn())
+            best = min(best, time.perf_counter() - t0)
+        return best
+
+    rows = []
+    a = jnp.asarray(np.geomspace(1e-2, 10.0, 256))[:, None]
+    s = jnp.asarray(np.linspace(-10.0, 10.0, 256))[None, :]
+    f = jax.jit(scattering_integral)
+    rows.append(["scattering_integral", "256 x 256 grid", timed(lambda: f(a, s))])
+    ts = jnp.linspace(0.0, 5.0, 51)
+    Js = (10, 100) if args.quick else (10, 100, 1000)
+    for J in Js:
+        gas = SpinGas(J, omega_s=1.0, delta=2.0, T_a=1.0, T_m=1.0, gamma_tilde=1.0)
+        p0 = ground_populations(gas.dim)
+        rows.append(
+            [
+                "evolve, populations",
+                f"J = {J}",
+                timed(lambda g=gas, p=p0: evolve(g, p, ts).ergotropy),
+            ]
+        )
+    for J in Js[:2]:
+        gas = SpinGas(J, omega_s=1.0, delta=2.0, T_a=1.0, T_m=1.0, gamma_tilde=1.0)
+        rho0 = spin_coherent_state(J, 1.0)
+        rows.append(
+            [
+                "evolve, density matrix",
+                f"J = {J}",
+                timed(lambda g=gas, r=rho0: evolve(g, r, ts).energy),
+            ]
+        )
+    _print_table(rows, ["task", "size", "seconds"])
+    print("full benchmarks (with QuTiP and dynamiqs for comparison): see benchmarks/README.md")
+    _write_json(
+        args.out,
+        dict(
+            backend=jax.default_backend(),
+            results=[dict(task=r[0], size=r[1], seconds=r[2]) for r in rows],
+        ),
+    )
+
+
+# --- parser ------------------------------------------------------------------------------------
+
+
+def _add_rate_scale_args(p):
+    p.add_argument(
+        "--gamma-tilde",
+        type=_positive("--gamma-tilde"),
+        default=None,
+        help="rate prefactor Gamma~ of eq. (19) (default 1 if no density/coupling)",
+    )
+    p.add_argument(
+        "--density",
+        type=_positive("--density"),
+        default=None,
+        help="n R^3, with --coupling: Gamma~ from eq. (D4)",
+    )
+    p.add_argument("--coupling", type=_finite("--coupling"), default=None, help="V0 / E_R")
+
+
 def _build_parser():
     parser = _Parser(
         prog="jaxcoll",
         description="Collisional master equation of a system in a dilute gas with internal "
-        "structure (Gaida, Gasbarri, Nimmrichter 2025).",
+        "structure (Gaida, Gasbarri, Nimmrichter 2025). Units: hbar = k_B = 1, energies in "
+        "E_R, times in hbar/E_R.",
+        allow_abbrev=False,
     )
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
-    p = sub.add_parser("reproduce", help="write the paper's figures and results.json")
+    p = sub.add_parser(
+        "reproduce", help="write the paper's figures and results.json", allow_abbrev=False
+    )
     p.add_argument("--out", default="jaxcoll-results", help="output folder")
     p.add_argument("--fast", action="store_true", help="small sizes (for smoke tests)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    p = sub.add_parser("rates", help="rates Gamma_+-, Gamma~ and the effective temperature")
+    p = sub.add_parser(
+        "rates", help="rates Gamma_+-, Gamma~ and the effective temperature", allow_abbrev=False
+    )
     _add_gas_args(p)
+    p.add_argument("--out", default=None, help="JSON file to write")
+
+    p = sub.add_parser(
+        "evolve",
+        help="evolve a spin in the gas; table of t, energy, ergotropy",
+        description="Evolve a spin J under eq. (18) and print t, energy <h_S> and ergotropy.",
+        allow_abbrev=False,
+    )
+    p.add_argument("--J", type=_spin, required=True, help="spin quantum number")
+    _add_gas_args(p)
+    p.add_argument(
+        "--initial",
+        choices=("ground", "thermal", "coherent"),
+        default="ground",
+        help="initial state (default ground)",
+    )
+    p.add_argument(
+        "--T0",
+        type=_positive("--T0"),
+        default=None,
+        help="temperature of the thermal initial state",
+    )
+    p.add_argument(
+        "--theta",
+        type=_finite("--theta"),
+        default=math.pi / 2,
+        help="polar angle of the coherent initial state (0: m = +J)",
+    )
+    p.add_argument("--phi", type=_finite("--phi"), default=0.0, help="azimuth (coherent)")
+    p.add_argument("--t-final", type=_positive("--t-final"), required=True, help="final time")
+    p.add_argument(
+        "--n-points",
+        type=_positive_int("--n-points"),
+        default=11,
+        help="number of output times in [0, t-final] (>= 2)",
+    )
+    p.add_argument("--out", default=None, help="JSON file to write")
+
+    p = sub.add_parser(
+        "scan",
+        help="grid over two of T_a, T_m, delta (rates, T_eff, ergotropy); JSON or npz",
+        description="Scan a grid over two of --T-a/--T-m/--delta: give each axis as LO HI N "
+        "and the third parameter as one value. Prints the best points; --out writes JSON, or "
+        "npz if the name ends in .npz.",
+        allow_abbrev=False,
+    )
+    p.add_argument("--J", type=_spin, required=True, help="spin quantum number")
+    p.add_argument("--omega-s", type=_finite("--omega-s"), default=1.0, help="level spacing")
+    p.add_argument("--E-R", type=_positive("--E-R"), default=1.0, help="interaction energy")
+    for flag, dest in (("--T-a", "T_a"), ("--T-m", "T_m"), ("--delta", "delta")):
+        p.add_argument(
+            flag,
+            dest=dest,
+            type=_finite(flag),
+            nargs="+",
+            required=True,
+            metavar="X",
+            help="one value, or an axis LO HI N",
+        )
+    _add_rate_scale_args(p)
+    p.add_argument(
+        "--t-final",
+        type=_finite("--t-final"),
+        default=None,
+        help="also the ergotropy at this time from the ground state",
+    )
+    p.add_argument(
+        "--rows",
+        type=_positive_int("--rows"),
+        default=20,
+        help="table rows to print (best points first)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--out", default=None, help="JSON file, or .npz")
+
+    p = sub.add_parser(
+        "bench",
+        help="a quick timing of the main kernels (full suite: benchmarks/)",
+        allow_abbrev=False,
+    )
+    p.add_argument("--quick", action="store_true", help="smaller sizes")
     p.add_argument("--out", default=None, help="JSON file to write")
 
     return parser, sub
 
 
 def main(argv=None):
+    """Entry point of the `jaxcoll` console script; returns the exit status."""
     parser, _ = _build_parser()
+    args = None
     try:
         args = parser.parse_args(argv)
         if args.command is None:
             raise CLIError("jaxcoll: give a subcommand; see `jaxcoll --help`")
-        handler = globals()[f"_cmd_{args.command}"]
-        handler(args)
+        globals()[f"_cmd_{args.command}"](args)
     except CLIError as e:
         print(str(e), file=sys.stderr)
         return 2
-    except (ValueError, TypeError) as e:
-        print(f"jaxcoll {getattr(args, 'command', '')}: {e}".splitlines()[0], file=sys.stderr)
+    except (ValueError, TypeError) as e:  # invalid input caught by the library's validation
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"jaxcoll {getattr(args, 'command', '')}: {msg}", file=sys.stderr)
         return 2
+    except OSError as e:  # e.g. an --out path that cannot be written
+        print(f"jaxcoll {getattr(args, 'command', '')}: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("jaxcoll: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 
