@@ -279,6 +279,7 @@ class CollisionalModel(eqx.Module):
         """Motional energy change per jump, $-(\\mathcal E + \\epsilon_k - \\epsilon_l)$."""
         return -(self.channel_bohr + self.channel_ancilla)
 
+    @eqx.filter_jit
     def channel_rates(self):
         r"""Channel weights $\tilde\Gamma\,p(\epsilon_l)\,I(\alpha, s)$, eq. (D3).
 
@@ -296,11 +297,13 @@ class CollisionalModel(eqx.Module):
         log_w = log_p[self.channel_source] + log_scattering_integral(self.alpha, s)
         return self.rate_scale() * jnp.exp(log_w)
 
+    @eqx.filter_jit
     def channel_operators(self):
         """The jump operators $L_{\\mathcal E}^{kl}$ of eq. (7), shape `(n_channels, d, d)`."""
         r = jnp.sqrt(self.channel_rates()).astype(self._ops.dtype)
         return r[:, None, None] * self._ops
 
+    @eqx.filter_jit
     def h_eff(self):
         r"""Forward-scattering correction of eq. (6)/(B24) in the Born approximation.
 
@@ -323,6 +326,7 @@ class CollisionalModel(eqx.Module):
             raise ValueError(f"rho must have shape ({d}, {d}), got {rho.shape}")
         return rho.astype(self._ops.dtype)
 
+    @eqx.filter_jit
     def dissipator(self, rho):
         r"""The collision term $\mathcal C\rho = \sum_c \mathcal D[L_c]\rho$ of eq. (6).
 
@@ -338,6 +342,7 @@ class CollisionalModel(eqx.Module):
         K = jnp.einsum("c,cji,cjk->ik", r, A.conj(), A)
         return jump - 0.5 * (K @ rho + rho @ K)
 
+    @eqx.filter_jit
     def lindbladian(self, rho):
         r"""$\dot\rho = -i[h_S + h_{\rm eff}, \rho] + \mathcal C\rho$ of eq. (6).
 
@@ -350,6 +355,7 @@ class CollisionalModel(eqx.Module):
         H = self.h_s + self.h_eff()
         return -1j * (H @ rho - rho @ H) + self.dissipator(rho)
 
+    @eqx.filter_jit
     def superoperator(self):
         r"""The Lindbladian as a dense `(d^2, d^2)` matrix (small $d$ only).
 
@@ -367,6 +373,7 @@ class CollisionalModel(eqx.Module):
         G = -1j * H - 0.5 * K
         return jump + jnp.kron(G, eye) + jnp.kron(eye, G.conj())
 
+    @eqx.filter_jit
     def steady_state(self):
         r"""The stationary state: $\mathcal L\rho_\infty = 0$, $\mathrm{tr}\rho_\infty = 1$.
 
@@ -382,7 +389,7 @@ class CollisionalModel(eqx.Module):
         u = t / d
         x = jnp.linalg.solve(S + jnp.outer(u, t), u).reshape(d, d)
         x = 0.5 * (x + x.conj().T)
-        return x / jnp.trace(x).real
+        return x / jnp.trace(x)  # real: the diagonal of the Hermitian part is real
 
     # --- population sector (eq. 11-13) ---------------------------------------------------------
     def _require_nondegenerate(self, what: str):
@@ -393,6 +400,7 @@ class CollisionalModel(eqx.Module):
                 "lindbladian/superoperator instead"
             )
 
+    @eqx.filter_jit
     def rate_matrix(self):
         r"""Transition rates of eq. (12) in the Born approximation, in the energy eigenbasis.
 
@@ -411,6 +419,7 @@ class CollisionalModel(eqx.Module):
         R = jnp.einsum("c,cij->ij", r, jnp.abs(self._ops_eig) ** 2)
         return R * (1.0 - jnp.eye(self.dim))
 
+    @eqx.filter_jit
     def population_generator(self):
         r"""Generator $M$ of the rate equation (11), $\dot P = M P$, in the energy eigenbasis.
 
@@ -422,6 +431,7 @@ class CollisionalModel(eqx.Module):
         return R - jnp.diag(jnp.sum(R, axis=0))
 
     # --- thermodynamics (eq. 14-16) -------------------------------------------------------------
+    @eqx.filter_jit
     def energy_flows(self, rho) -> EnergyFlows:
         r"""Energy flows per channel: system, ancilla and motion (first law, eq. 14-15).
 
@@ -450,10 +460,12 @@ class CollisionalModel(eqx.Module):
             motion=self.channel_motional() * jumps,
         )
 
+    @eqx.filter_jit
     def heat_current(self, rho):
         r"""Heat flow into the system, $\dot Q = \mathrm{tr}(h_S\,\mathcal C\rho)$, eq. (15)."""
         return jnp.real(jnp.trace(self.h_s @ self.dissipator(rho)))
 
+    @eqx.filter_jit
     def entropy_production_rate(self, rho):
         r"""$\dot S - \dot Q/T_M$ with $\dot S = -\mathrm{tr}(\mathcal C(\rho)\ln\rho)$, eq. (16).
 
