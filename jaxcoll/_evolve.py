@@ -1,0 +1,612 @@
+r"""Time evolution of the master equations: `evolve` and the Fig. 2 helper `ergotropy_curve`.
+
+Two sectors, chosen by the shape of the initial state:
+
+- populations `(d,)`, an energy-diagonal state (eq. 10): the rate equation (11) on $d$ numbers.
+  For `SpinGas` the generator is tridiagonal (a birth-death chain), so a step costs $O(d)$; for
+  `CollisionalModel` it is its dense population generator.
+- a density matrix `(d, d)`: the full master equation. For `SpinGas` the dissipator of eq. (18)
+  maps every coherence band $\rho_{i,i+q}$ onto itself in the frame rotating with $h_S$, so all
+  $d$ bands are evolved at once as a batch of real tridiagonal systems (real and imaginary parts
+  as two right-hand sides) and rotated back at the save points: $O(d^2)$ per step. For
+  `CollisionalModel` it is the dense superoperator, written in a real basis of Hermitian
+  matrices.
+
+Both run the L-stable Rosenbrock solver of `_solver.py` inside `diffrax.diffeqsolve` (adaptive
+steps, dense output at `ts`, adjoints, progress meter) behind one `jit` boundary: the model is a
+pytree argument, so new parameter values do not recompile; sizes are static.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import diffrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Complex, Float, Int
+
+from . import _config  # noqa: F401
+from ._model import CollisionalModel
+from ._observables import (
+    energy_operator,
+    ergotropy,
+    ergotropy_populations,
+    shannon_entropy,
+    von_neumann_entropy,
+)
+from ._rates import spin_rates
+from ._solver import DenseOperator, Rosenbrock, TridiagonalOperator
+from ._spin import SpinGas, from_bands, to_bands
+from ._states import validate_state
+from ._validation import check_spin, is_concrete
+
+__all__ = ["EvolveError", "EvolveResult", "evolve", "ergotropy_curve"]
+
+
+class EvolveError(RuntimeError):
+    """The ODE solve did not reach the last time point (see the message for what to change)."""
+
+
+class EvolveResult(eqx.Module):
+    r"""What `evolve` returns; every observable has shape `(n_t,)`.
+
+    **Fields:**
+    - `ts`: the save times.
+    - `energy`: $E = \mathrm{tr}(\rho h_S)$.
+    - `ergotropy`: $\mathcal W$; eq. (23) for population starts, the general definition
+      $\mathrm{tr}(\rho h_S) - \sum_k r_k^\downarrow e_k^\uparrow$ for density-matrix starts.
+    - `entropy`: von Neumann entropy $-\mathrm{tr}\,\rho\ln\rho$ (Shannon entropy of the
+      populations for population starts), in nats.
+    - `heat_current`: $\dot Q = \mathrm{tr}(h_S\,\mathcal C\rho)$, eq. (15).
+    - `states`: `(n_t, d, d)` density matrices (density-matrix start), else `None`.
+    - `populations`: `(n_t, d)` populations (population start), else `None`.
+    - `num_steps`, `num_accepted_steps`, `num_rejected_steps`: solver statistics.
+
+    With `observables_only=True` neither `states` nor `populations` is stored.
+    """
+
+    ts: Float[Array, " n_t"]
+    energy: Float[Array, " n_t"]
+    ergotropy: Float[Array, " n_t"]
+    entropy: Float[Array, " n_t"]
+    heat_current: Float[Array, " n_t"]
+    states: Complex[Array, "n_t d d"] | None
+    populations: Float[Array, "n_t d"] | None
+    num_steps: Int[Array, ""]
+    num_accepted_steps: Int[Array, ""]
+    num_rejected_steps: Int[Array, ""]
+
+
+# --- the problems: operator, initial state, observables, states out ------------------------------
+
+
+class _SpinLadder(eqx.Module):
+    """The spin population sector in the units of Fig. 2: rates `spin_rates(D, A, alpha)`
+    (time in $1/\\tilde\\Gamma$), energies in units of $\\omega_S$."""
+
+    J: float = eqx.field(static=True)
+    D: Float[Array, ""]
+    A: Float[Array, ""]
+    alpha: Float[Array, ""]
+
+    @property
+    def dim(self) -> int:
+        return int(round(2 * self.J)) + 1
+
+    def energies(self):
+        return jnp.arange(self.dim, dtype=jnp.result_type(float)) - self.J
+
+    def population_generator(self):
+        gp, gm = spin_rates(self.D, self.A, self.alpha)
+        m = np.arange(self.dim - 1) - self.J
+        c2 = jnp.asarray((self.J - m) * (self.J + m + 1.0))
+        z = jnp.zeros(1, dtype=c2.dtype)
+        lower = gp * jnp.concatenate([z, c2])
+        upper = gm * jnp.concatenate([c2, z])
+        diag = -(gp * jnp.concatenate([c2, z]) + gm * jnp.concatenate([z, c2]))
+        return lower, diag, upper
+
+
+def _cast(x, dtype):
+    return x.astype(dtype) if dtype is not None else x
+
+
+def _herm_basis(d: int) -> np.ndarray:
+    """Real coordinates of Hermitian matrices: `X[i, j] = Re rho[i, j]` for `i <= j` and
+    `Im rho[i, j]` for `i > j`. Returns the `(d*d, d, d)` images of the unit vectors."""
+    B = np.zeros((d * d, d, d), dtype=complex)
+    for i in range(d):
+        for j in range(d):
+            k = i * d + j
+            if i == j:
+                B[k, i, i] = 1.0
+            elif i < j:
+                B[k, i, j] = B[k, j, i] = 1.0
+            else:
+                B[k, i, j] = 1j
+                B[k, j, i] = -1j
+    return B
+
+
+def _pack(rho):
+    d = rho.shape[-1]
+    upper = np.triu(np.ones((d, d), dtype=bool))
+    return jnp.where(upper, jnp.real(rho), jnp.imag(rho))
+
+
+def _unpack(X):
+    d = X.shape[-1]
+    upper = np.triu(np.ones((d, d), dtype=bool))
+    strict_lower = np.tril(np.ones((d, d), dtype=bool), -1)
+    re = jnp.where(upper, X, X.T)
+    lo = jnp.where(strict_lower, X, jnp.zeros_like(X))
+    return jax.lax.complex(re, lo - lo.T)
+
+
+class _Problem(eqx.Module):
+    """Everything the solve needs: the operator, the initial state and the save functions."""
+
+    op: TridiagonalOperator | DenseOperator
+    y0: Array
+    model: eqx.Module
+    energies: Array
+    kind: str = eqx.field(static=True)  # "spin-pop", "spin-full", "dense-pop", "dense-full"
+
+    def observables(self, t, y):
+        del t
+        eps = self.energies.astype(y.dtype)
+        if self.kind in ("spin-pop", "dense-pop"):
+            p = y[..., 0] if self.kind == "spin-pop" else y
+            dp = self.op.mv(y)
+            dp = dp[..., 0] if self.kind == "spin-pop" else dp
+            return dict(
+                energy=jnp.sum(eps * p),
+                ergotropy=ergotropy_populations(p, eps),
+                entropy=shannon_entropy(p),
+                heat_current=jnp.sum(eps * dp),
+            )
+        if self.kind == "spin-full":
+            p = y[0, :, 0]
+            dp = self.op.mv(y[:1])[0, :, 0]  # band 0: populations (the rotation drops out)
+            rho = from_bands(jax.lax.complex(y[..., 0], y[..., 1]))  # rotating frame
+            h = jnp.diag(eps).astype(rho.dtype)
+            return dict(
+                energy=jnp.sum(eps * p),
+                ergotropy=ergotropy(rho, h),  # invariant under the rotation e^{-i h_S t}
+                entropy=von_neumann_entropy(rho),
+                heat_current=jnp.sum(eps * dp),
+            )
+        d = self.model.dim
+        rho = _unpack(y.reshape(d, d))
+        h_s = self.model.h_s.astype(rho.dtype)
+        return dict(
+            energy=energy_operator(rho, h_s),
+            ergotropy=ergotropy(rho, h_s),
+            entropy=von_neumann_entropy(rho),
+            heat_current=self.model.heat_current(rho).astype(y.dtype),
+        )
+
+    def state(self, t, t0, y):
+        """The stored state at time `t` (lab frame) from the solver's state `y`."""
+        if self.kind == "spin-pop":
+            return y[..., 0]
+        if self.kind == "dense-pop":
+            return y
+        if self.kind == "spin-full":
+            bands = jax.lax.complex(y[..., 0], y[..., 1])
+            q = jnp.arange(bands.shape[0], dtype=y.dtype)
+            omega = jnp.asarray(self.model.omega_s).astype(y.dtype)
+            phase = omega * q * (t - t0).astype(y.dtype)
+            rot = jax.lax.complex(jnp.cos(phase), jnp.sin(phase))
+            return from_bands(bands * rot[:, None])
+        d = self.model.dim
+        return _unpack(y.reshape(d, d))
+
+
+def _cast_model(model, dtype):
+    """The model with its real arrays in `dtype` and complex ones in the matching complex type."""
+    if dtype is None:
+        return model
+    cdtype = jnp.result_type(dtype, jnp.complex64)
+
+    def conv(x):
+        if eqx.is_inexact_array(x):
+            return x.astype(cdtype if jnp.iscomplexobj(x) else dtype)
+        return x
+
+    return jax.tree_util.tree_map(conv, model)
+
+
+def _build(model, rho0, kind: str, dtype, method: str) -> _Problem:
+    """Set up the problem for `model` (inside the jit)."""
+    model = _cast_model(model, dtype)
+    if isinstance(model, CollisionalModel):
+        if kind == "populations":
+            G = _cast(model.population_generator(), dtype)
+            return _Problem(
+                op=DenseOperator(G),
+                y0=_cast(rho0, dtype),
+                model=model,
+                energies=model.energies,
+                kind="dense-pop",
+            )
+        d = model.dim
+        S = model.superoperator()
+        B = jnp.asarray(_herm_basis(d)).astype(S.dtype)
+        images = (S @ B.reshape(d * d, d * d).T).T.reshape(d * d, d, d)  # L(B_k)
+        L_real = jax.vmap(_pack)(images).reshape(d * d, d * d).T
+        return _Problem(
+            op=DenseOperator(_cast(L_real, dtype)),
+            y0=_cast(_pack(rho0).reshape(d * d), dtype),
+            model=model,
+            energies=model.energies,
+            kind="dense-full",
+        )
+    if kind == "populations":
+        lo, di, up = model.population_generator()
+        op = TridiagonalOperator(lo, di, up, method=method)
+        return _Problem(
+            op=op.astype(dtype) if dtype is not None else op,
+            y0=_cast(rho0[:, None], dtype),
+            model=model,
+            energies=model.energies(),
+            kind="spin-pop",
+        )
+    lo, di, up = model.band_generators()
+    op = TridiagonalOperator(lo, di, up, method=method)
+    bands = to_bands(rho0)
+    y0 = jnp.stack([jnp.real(bands), jnp.imag(bands)], axis=-1)
+    return _Problem(
+        op=op.astype(dtype) if dtype is not None else op,
+        y0=_cast(y0, dtype),
+        model=model,
+        energies=model.energies(),
+        kind="spin-full",
+    )
+
+
+def _max_norm(y):
+    return jnp.max(jnp.abs(y))
+
+
+def _rms_norm(y):
+    return jnp.sqrt(jnp.mean(jnp.abs(y) ** 2))
+
+
+_NORMS = {"max": _max_norm, "rms": _rms_norm}
+
+
+@eqx.filter_jit
+def _solve(
+    model,
+    rho0,
+    ts,
+    rtol,
+    atol,
+    *,
+    kind,
+    observables_only,
+    max_steps,
+    progress,
+    adjoint,
+    dtype,
+    solver,
+    norm,
+    method,
+):
+    problem = _build(model, rho0, kind, dtype, method)
+    t0 = ts[0]
+
+    def save(t, y, args):
+        del args
+        out = problem.observables(t, y)
+        if not observables_only:
+            out["state"] = problem.state(t, t0, y)
+        return out
+
+    sol = diffrax.diffeqsolve(
+        diffrax.ODETerm(problem.op),
+        solver,
+        t0=ts[0],
+        t1=ts[-1],
+        dt0=None,
+        y0=problem.y0,
+        saveat=diffrax.SaveAt(ts=ts, fn=save),
+        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol, norm=_NORMS[norm]),
+        max_steps=max_steps,
+        adjoint=adjoint,
+        throw=False,
+        progress_meter=diffrax.TqdmProgressMeter() if progress else diffrax.NoProgressMeter(),
+    )
+    ok = sol.result == diffrax.RESULTS.successful
+    max_steps_hit = sol.result == diffrax.RESULTS.max_steps_reached
+    finite = jnp.all(
+        jnp.stack([jnp.all(jnp.isfinite(v)) for v in jax.tree_util.tree_leaves(sol.ys)])
+    )
+    # 0: fine, 1: max_steps, 2: other solver failure, 3: non-finite output
+    code = jnp.where(
+        ok,
+        jnp.where(finite, 0, 3),
+        jnp.where(max_steps_hit, 1, 2),
+    )
+    stats = (
+        sol.stats["num_steps"],
+        sol.stats["num_accepted_steps"],
+        sol.stats["num_rejected_steps"],
+    )
+    return sol.ys, code, stats
+
+
+def _messages(max_steps: int, rtol, atol) -> list[str]:
+    return [
+        "",
+        f"evolve did not reach ts[-1] within max_steps={max_steps} steps (rtol={rtol}, "
+        f"atol={atol}): raise max_steps, loosen rtol/atol, or shorten ts",
+        "evolve failed: the step size control broke down; loosen rtol/atol, check that the "
+        "model's rates are finite, or use float64 (dtype=None)",
+        "evolve produced non-finite values: check that the model's parameters and rates are "
+        "finite, tighten rtol/atol, or use float64 (dtype=None)",
+    ]
+
+
+# --- input checks ---------------------------------------------------------------------------
+
+
+def _check_ts(ts):
+    if isinstance(ts, str | bytes) or ts is None:
+        raise TypeError(f"ts must be a 1-D array of times, got {type(ts).__name__}")
+    if is_concrete(ts):
+        arr = np.asarray(ts)
+        if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
+            raise TypeError(f"ts must be a 1-D array of real times, got dtype {arr.dtype}")
+        if np.iscomplexobj(arr):
+            raise TypeError("ts must be real, got a complex array")
+        if arr.ndim != 1 or arr.shape[0] < 1:
+            raise ValueError(f"ts must be a non-empty 1-D array, got shape {arr.shape}")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"ts must be finite, got {arr[~np.isfinite(arr)][:3]}")
+        if np.any(np.diff(arr) <= 0):
+            i = int(np.argmax(np.diff(arr) <= 0))
+            raise ValueError(
+                f"ts must be strictly increasing, got ts[{i}] = {arr[i]} >= ts[{i + 1}] = "
+                f"{arr[i + 1]}"
+            )
+        return jnp.asarray(arr, dtype=jnp.result_type(float))
+    ts = jnp.asarray(ts)
+    if ts.ndim != 1 or ts.shape[0] < 1:
+        raise ValueError(f"ts must be a non-empty 1-D array, got shape {ts.shape}")
+    ts = ts.astype(jnp.result_type(float))
+    bad = jnp.any(~jnp.isfinite(ts)) | jnp.any(jnp.diff(ts) <= 0)
+    return eqx.error_if(ts, bad, "ts must be finite and strictly increasing")
+
+
+def _check_positive(name, x):
+    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not (x > 0 and np.isfinite(x)):
+        raise ValueError(f"{name} must be a finite number > 0, got {x!r}")
+    return float(x)
+
+
+def _as_arrays(model):
+    """Python numbers among the model's leaves become arrays, so that jit traces them."""
+
+    def conv(x):
+        if isinstance(x, bool | np.bool_):
+            return x
+        if isinstance(x, numbers.Number | np.generic):
+            return jnp.asarray(x, dtype=jnp.result_type(float))
+        return x
+
+    return jax.tree_util.tree_map(conv, model)
+
+
+def _float_dtype(dtype):
+    if dtype is None:
+        return None
+    dtype = jnp.dtype(dtype)
+    if dtype not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
+        raise ValueError(f"dtype must be None, jnp.float32 or jnp.float64, got {dtype}")
+    return dtype
+
+
+def _run(
+    model,
+    rho0,
+    ts,
+    *,
+    kind,
+    rtol,
+    atol,
+    max_steps,
+    observables_only,
+    progress,
+    adjoint,
+    dtype,
+    solver,
+    norm,
+    method,
+):
+    rtol = _check_positive("rtol", rtol)
+    atol = _check_positive("atol", atol)
+    if isinstance(max_steps, bool) or not isinstance(max_steps, numbers.Integral) or max_steps < 1:
+        raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
+    if norm not in _NORMS:
+        raise ValueError(f"norm must be 'max' or 'rms', got {norm!r}")
+    if solver is None:
+        solver = Rosenbrock()
+    elif isinstance(solver, str):
+        solver = Rosenbrock(solver)
+    if adjoint is None:
+        adjoint = diffrax.RecursiveCheckpointAdjoint()
+    dtype = _float_dtype(dtype)
+    real = dtype if dtype is not None else jnp.result_type(float)
+    ys, code, stats = _solve(
+        _as_arrays(model),
+        rho0,
+        _cast(ts, dtype),
+        jnp.asarray(rtol, dtype=real),
+        jnp.asarray(atol, dtype=real),
+        kind=kind,
+        observables_only=bool(observables_only),
+        max_steps=int(max_steps),
+        progress=bool(progress),
+        adjoint=adjoint,
+        dtype=dtype,
+        solver=solver,
+        norm=norm,
+        method=method,
+    )
+    messages = _messages(max_steps, rtol, atol)
+    if is_concrete(code):
+        c = int(code)
+        if c != 0:
+            raise EvolveError(messages[c])
+    else:
+        ys = eqx.branched_error_if(ys, code != 0, code, messages)
+    return ys, stats
+
+
+# --- public -----------------------------------------------------------------------------------
+
+
+def evolve(
+    model: SpinGas | CollisionalModel,
+    rho0,
+    ts,
+    *,
+    rtol: float = 1e-8,
+    atol: float = 1e-10,
+    max_steps: int = 100_000,
+    observables_only: bool = False,
+    progress: bool = False,
+    adjoint: diffrax.AbstractAdjoint | None = None,
+    dtype=None,
+    solver: Rosenbrock | str | None = None,
+    norm: str = "max",
+    method: str = "auto",
+) -> EvolveResult:
+    r"""Evolve a state under the master equation of `model` and record observables at `ts`.
+
+    $$\dot\rho = -i[h_S, \rho] + \mathcal C\rho \quad\text{(eq. 6, 18)}, \qquad
+      \dot P_i = \sum_j [R_{ij}P_j - R_{ji}P_i] \quad\text{(eq. 11)}.$$
+
+    **Arguments:**
+    - `model`: a `SpinGas` or a `CollisionalModel`.
+    - `rho0`: the state at `ts[0]`: populations `(d,)` in the ascending energy eigenbasis
+      (an energy-diagonal state, eq. 10; evolved in the $O(d)$ population sector), or a
+      `(d, d)` density matrix (full dynamics; for `CollisionalModel` in the basis of `h_s`).
+    - `ts`: strictly increasing save times (at least one).
+    - `rtol`, `atol`: local error tolerances of the adaptive step; the error is measured
+      in the max norm over the entries of the state (`norm="rms"` for the root mean square).
+    - `max_steps`: the most steps the solver may take before giving up.
+    - `observables_only`: compute the observables at `ts` during the solve and store no
+      states (memory $O(n_t)$ instead of $O(n_t d)$ or $O(n_t d^2)$).
+    - `progress`: show a tqdm progress bar.
+    - `adjoint`: a `diffrax` adjoint; default `RecursiveCheckpointAdjoint()` (reverse-mode
+      gradients with respect to the model's float parameters).
+    - `dtype`: `None` (float64, the default) or `jnp.float32` (faster on GPUs; tolerances below
+      about `1e-6` are then out of reach).
+    - `solver`: a `Rosenbrock` instance or tableau name (`"rodas5p"`, default; `"rodas4"`).
+    - `method`: tridiagonal solves for `SpinGas`: `"auto"`, `"lapack"` or `"cyclic"`.
+
+    **Returns:** an `EvolveResult` with `ts`, `energy`, `ergotropy`, `entropy`,
+    `heat_current`, and `states` (density-matrix start) or `populations` (population start).
+
+    **Raises:** `ValueError` for a bad `rho0` or `ts`; `EvolveError` when the solver fails
+    (the message says what to change). Under `jit` the same failures are run-time errors.
+
+    Works under `jit`, `vmap` and `grad` with respect to the model's float parameters.
+    """
+    if not isinstance(model, SpinGas | CollisionalModel):
+        raise TypeError(
+            f"model must be a SpinGas or a CollisionalModel, got {type(model).__name__}"
+        )
+    d = model.dim
+    rho0 = validate_state(rho0, d, "rho0")
+    kind = "populations" if rho0.ndim == 1 else "density"
+    ts = _check_ts(ts)
+    ys, (n, n_acc, n_rej) = _run(
+        model,
+        rho0,
+        ts,
+        kind=kind,
+        rtol=rtol,
+        atol=atol,
+        max_steps=max_steps,
+        observables_only=observables_only,
+        progress=progress,
+        adjoint=adjoint,
+        dtype=dtype,
+        solver=solver,
+        norm=norm,
+        method=method,
+    )
+    states = ys.pop("state", None)
+    return EvolveResult(
+        ts=_cast(ts, _float_dtype(dtype)),
+        energy=ys["energy"],
+        ergotropy=ys["ergotropy"],
+        entropy=ys["entropy"],
+        heat_current=ys["heat_current"],
+        states=states if kind == "density" else None,
+        populations=states if kind == "populations" else None,
+        num_steps=n,
+        num_accepted_steps=n_acc,
+        num_rejected_steps=n_rej,
+    )
+
+
+def ergotropy_curve(
+    J,
+    D,
+    A,
+    alpha,
+    ts,
+    *,
+    rtol: float = 1e-8,
+    atol: float = 1e-10,
+    max_steps: int = 100_000,
+    adjoint: diffrax.AbstractAdjoint | None = None,
+    dtype=None,
+    method: str = "auto",
+) -> Float[Array, " n_t"]:
+    r"""Ergotropy $\mathcal W(t_i)/\omega_S$ of the spin started in its ground state (Fig. 2).
+
+    The spin of eq. (18) evolves in its population sector (eq. 11) with the rates
+    $\Gamma_\pm/\tilde\Gamma$ = `spin_rates(D, A, alpha)`, so time is in units of
+    $1/\tilde\Gamma$; the ergotropy is eq. (23) with levels $m = -J, \dots, J$ (units of
+    $\omega_S$). The ground state is the state at `ts[0]`, whatever `ts[0]` is.
+
+    **Arguments:**
+    - `J`: spin quantum number (concrete; dimension $2J+1$).
+    - `D`, `A`, `alpha`: the parameters of Fig. 2, $\hbar\Delta/k_BT_M$, $\hbar\omega_A/k_BT_A$
+      and $E_R/k_BT_M$.
+    - `ts`: strictly increasing times in units of $1/\tilde\Gamma$.
+    - `rtol`, `atol`, `max_steps`, `adjoint`, `dtype`, `method`: as for `evolve`.
+
+    **Returns:** shape `(n_t,)`. Jit-able, differentiable in `D`, `A`, `alpha`, and `vmap`s
+    over them.
+    """
+    J = check_spin(J)
+    ts = _check_ts(ts)
+    model = _SpinLadder(J=J, D=D, A=A, alpha=alpha)
+    p0 = jnp.zeros(model.dim, dtype=jnp.result_type(float)).at[0].set(1.0)
+    ys, _ = _run(
+        model,
+        p0,
+        ts,
+        kind="populations",
+        rtol=rtol,
+        atol=atol,
+        max_steps=max_steps,
+        observables_only=True,
+        progress=False,
+        adjoint=adjoint,
+        dtype=dtype,
+        solver=None,
+        norm="max",
+        method=method,
+    )
+    return ys["ergotropy"]
