@@ -32,9 +32,9 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from . import _config  # noqa: F401
+from ._evolve import ergotropy_curve, evolve
 from ._integral import log_scattering_integral
 from ._observables import ergotropy_populations
-from ._rates import spin_rates
 from ._spin import SpinGas
 from ._states import thermal_populations
 
@@ -152,29 +152,6 @@ def _energy_temperature(energy, J):
     beta = 0.5 * (lo + hi)
     with np.errstate(divide="ignore"):
         return np.where(np.abs(beta) >= 999.0, 0.0, 1.0 / beta)
-
-
-# TEMPORARY: dense matrix exponential of the population generator; to be replaced by
-# jaxcoll's own evolution.
-def _tmp_populations(gp, gm, J, ts):
-    m = _spin_levels(J)
-    d = len(m)
-    c2 = jnp.asarray((J - m[:-1]) * (J + m[:-1] + 1))
-    M = (
-        jnp.diag(gp * c2, -1)
-        + jnp.diag(gm * c2, 1)
-        - jnp.diag(jnp.concatenate([gp * c2, jnp.zeros(1)]))
-        - jnp.diag(jnp.concatenate([jnp.zeros(1), gm * c2]))
-    )
-    p0 = jnp.zeros(d).at[0].set(1.0)
-    ts = jnp.asarray(ts)
-    return jax.vmap(lambda t: jax.scipy.linalg.expm(M * t) @ p0)(ts - ts[0])
-
-
-def ergotropy_curve(J, D, A, alpha, ts):  # TEMPORARY
-    gp, gm = spin_rates(D, A, alpha)
-    p = _tmp_populations(gp, gm, J, ts)
-    return ergotropy_populations(p, jnp.asarray(_spin_levels(J)))
 
 
 # --- Fig. 3 ------------------------------------------------------------------------------------
@@ -348,14 +325,6 @@ def fig2_ergotropy(
     return (data, fig) if return_figure else data
 
 
-# TEMPORARY: to be replaced by jaxcoll's own evolution.
-def _tmp_gas_populations(gas, ts, p0):
-    lo, di, up = gas.population_generator()
-    M = jnp.diag(lo[1:], -1) + jnp.diag(di) + jnp.diag(up[:-1], 1)
-    ts = jnp.asarray(ts)
-    return jax.vmap(lambda t: jax.scipy.linalg.expm(M * t) @ p0)(ts - ts[0])
-
-
 # --- thermalisation ------------------------------------------------------------------------------
 
 
@@ -405,7 +374,7 @@ def thermalisation(
     rows = []
     for delta in detunings:
         gas = SpinGas(J, omega_s=omega_s, delta=delta, T_a=T, T_m=T, E_R=E_R, gamma_tilde=1.0)
-        p = np.asarray(_tmp_gas_populations(gas, ts, p0))
+        p = np.asarray(evolve(gas, p0, jnp.asarray(ts)).populations)
         Jz = p @ m
         T_E = omega_s * _energy_temperature(Jz, J)
         rows.append(
@@ -458,15 +427,39 @@ def thermalisation(
             color="0.3",
         )
 
-        bx.plot(delta_axis / omega_s, np.full_like(delta_axis, 1.0), "k-", lw=1.0,
-                label="scattering model, eq. (21)")  # fmt: skip
-        bx.plot(delta_axis / omega_s, data["T_repeated_axis"] / T, "k--", lw=1.0,
-                label=r"repeated interactions, $\omega_S T/\omega_A$")  # fmt: skip
+        bx.plot(
+            delta_axis / omega_s,
+            np.full_like(delta_axis, 1.0),
+            "k-",
+            lw=1.0,
+            label="scattering model, eq. (21)",
+        )
+        bx.plot(
+            delta_axis / omega_s,
+            data["T_repeated_axis"] / T,
+            "k--",
+            lw=1.0,
+            label=r"repeated interactions, $\omega_S T/\omega_A$",
+        )
         for i, r in enumerate(rows):
-            bx.plot(r["delta"] / omega_s, r["T_final"] / T, "o", color=_COLORS[i], ms=5, mec="k",
-                    mew=0.5)  # fmt: skip
-        bx.plot([], [], "o", color="0.7", mec="k", mew=0.5,
-                label=rf"$T_E$ at $\tilde\Gamma t = {ts[-1]:g}$")  # fmt: skip
+            bx.plot(
+                r["delta"] / omega_s,
+                r["T_final"] / T,
+                "o",
+                color=_COLORS[i],
+                ms=5,
+                mec="k",
+                mew=0.5,
+            )
+        bx.plot(
+            [],
+            [],
+            "o",
+            color="0.7",
+            mec="k",
+            mew=0.5,
+            label=rf"$T_E$ at $\tilde\Gamma t = {ts[-1]:g}$",
+        )
         bx.set_xlabel(r"detuning $\Delta/\omega_S$")
         bx.set_ylabel(r"final spin temperature $/\,T$")
         bx.set_xlim(delta_axis[0] / omega_s, delta_axis[-1] / omega_s)
@@ -539,8 +532,9 @@ def phase_diagram(
         )
         vmax = 2 * J
         for ax, W, title in zip(axes, (W_ss, W_t), titles, strict=True):
-            im = ax.pcolormesh(D, A, W.T, cmap="magma", vmin=0.0, vmax=vmax, shading="nearest",
-                               rasterized=True)  # fmt: skip
+            im = ax.pcolormesh(
+                D, A, W.T, cmap="magma", vmin=0.0, vmax=vmax, shading="nearest", rasterized=True
+            )
             lo, hi = max(D[0], A[0]), min(D[-1], A[-1])
             ax.plot([lo, hi], [lo, hi], color="w", lw=1.0, ls="--")
             for i, (Dp, Ap) in enumerate(FIG2_PAIRS):
@@ -550,10 +544,196 @@ def phase_diagram(
             ax.set_xlim(D[0], D[-1])
             ax.set_ylim(A[0], A[-1])
         axes[0].set_ylabel(r"$A = \hbar\omega_A/k_BT_A$")
-        axes[0].text(0.5 * (D[0] + D[-1]) + 0.8, 0.5 * (A[0] + A[-1]) + 1.4, r"$D = A$",
-                     color="w", fontsize=8, rotation=38)  # fmt: skip
+        axes[0].text(
+            0.5 * (D[0] + D[-1]) + 0.8,
+            0.5 * (A[0] + A[-1]) + 1.4,
+            r"$D = A$",
+            color="w",
+            fontsize=8,
+            rotation=38,
+        )
         cb = fig.colorbar(im, ax=axes, pad=0.02)
         cb.set_label(r"ergotropy $\mathcal{W}/\hbar\omega_S$")
+        data["path"] = _save(fig, path)
+    return (data, fig) if return_figure else data
+
+
+# --- optimisation -------------------------------------------------------------------------------
+
+OPT_BOUNDS = dict(T_a=(0.2, 5.0), T_m=(0.05, 5.0), delta=(0.0, 10.0))
+
+
+def optimisation(
+    path=None,
+    *,
+    J=20,
+    t_final=3.0,
+    omega_s=1.0,
+    density=0.01,
+    coupling=1.0,
+    bounds=None,
+    steps=40,
+    n_background=32,
+    fast=False,
+    progress=False,
+    return_figure=False,
+):
+    r"""A gradient search for the gas conditions that charge the spin best in a time $t_f$.
+
+    `optimize_ergotropy` maximises $\mathcal W(t_f)$ from the ground state over $(T_A, T_M,
+    \Delta)$ in a box, for a gas of fixed density $nR^3$ and coupling $V_0/E_R$ (so
+    $\tilde\Gamma \propto T_M^{-3/2}$, eq. D4): a coarse `vmap` scan, multi-start Adam (optax)
+    and an L-BFGS-B polish, all with exact JAX gradients through the ODE solve.
+    Left: the objective along the search. Right: the path in the $(\Delta, T_M)$ plane over
+    the landscape $\mathcal W(t_f)$ at the optimal $T_A$.
+
+    **Arguments:**
+    - `path`: PNG to write (or `None`).
+    - `J`, `t_final` ($\hbar/E_R$), `omega_s`, `density`, `coupling`: the problem; `bounds`:
+      `{"T_a": (lo, hi), "T_m": ..., "delta": ...}` (default `OPT_BOUNDS`).
+    - `steps`: Adam steps; `n_background`: landscape grid per axis.
+    - `fast`: a small problem (J = 5, few steps, coarse grids); `progress`: progress bars.
+
+    **Returns:** a dict with the optimum (`T_a`, `T_m`, `delta`, `ergotropy`, `active`), the
+    search `history` and the `landscape` (`delta`, `T_m` axes and `ergotropy` at the optimal
+    $T_A$, shape `(n_delta, n_T_m)`).
+    """
+    from ._functionals import ergotropy_at
+    from ._optimize import optimize_ergotropy
+    from ._scan import grid, scan
+
+    bounds = dict(OPT_BOUNDS if bounds is None else bounds)
+    opt_kw = {}
+    if fast:
+        J, steps, n_background = 5, 6, 6
+        opt_kw = dict(scan_points=3, n_starts=2, polish_iterations=4)
+    res = optimize_ergotropy(
+        J,
+        t_final,
+        omega_s=omega_s,
+        density=density,
+        coupling=coupling,
+        steps=steps,
+        progress=progress,
+        **bounds,
+        **opt_kw,
+    )
+    # Landscape at the optimal T_a, for the picture only, in a window around the search path.
+    hist = {k: np.asarray(v) for k, v in res.history.items()}
+    d_lo, d_hi = bounds["delta"]
+    tm_lo, tm_hi = bounds["T_m"]
+    d_hi = min(d_hi, max(3.0 * omega_s, 1.5 * float(np.max(hist["delta"], initial=res.delta))))
+    tm_hi = min(tm_hi, max(1.0 * omega_s, 3.0 * float(np.max(hist["T_m"], initial=res.T_m))))
+    d_axis = np.linspace(d_lo, d_hi, n_background)
+    tm_axis = np.geomspace(tm_lo, tm_hi, n_background)
+    kw = dict(J=J, omega_s=omega_s, density=density, coupling=coupling)
+    T_a_best = res.T_a
+
+    def point(p):
+        return ergotropy_at({"T_a": T_a_best, **p}, t_final, **kw)
+
+    land = scan(point, grid(delta=d_axis, T_m=tm_axis), progress=progress).reshape(
+        n_background, n_background
+    )
+    data = dict(
+        J=J,
+        t_final=t_final,
+        omega_s=omega_s,
+        density=density,
+        coupling=coupling,
+        bounds={k: list(v) for k, v in bounds.items()},
+        T_a=res.T_a,
+        T_m=res.T_m,
+        delta=res.delta,
+        ergotropy=res.ergotropy,
+        active=res.active,
+        gradient=res.gradient,
+        scan_best=res.scan["best"],
+        n_evaluations=res.n_evaluations,
+        history=hist,
+        landscape=dict(delta=d_axis, T_m=tm_axis, T_a=T_a_best, ergotropy=land),
+    )
+
+    with mpl.rc_context(_RC):
+        fig = _figure(6.8, 2.7)
+        ax, bx = fig.subplots(1, 2, width_ratios=(1.0, 1.15))
+        steps_axis = np.arange(len(hist["value"]))
+        starts = hist["starts"]
+        for k in range(starts.shape[1]):
+            ax.plot(
+                np.arange(len(starts)),
+                starts[:, k],
+                color="0.65",
+                lw=0.8,
+                label="Adam starts" if k == 0 else None,
+            )
+        ax.plot(steps_axis, hist["value"], color=_COLORS[0], lw=1.6, label="best start")
+        n_adam = int(np.sum(hist["phase"] < 2))
+        if n_adam < len(steps_axis):
+            ax.axvspan(n_adam - 0.5, steps_axis[-1] + 0.5, color=_COLORS[2], alpha=0.12, lw=0)
+            ax.text(
+                n_adam + 0.3,
+                0.06,
+                "L-BFGS-B\npolish",
+                transform=ax.get_xaxis_transform(),
+                fontsize=7,
+                color="0.25",
+            )
+        ax.axhline(res.scan["best"]["value"], color="0.3", ls="--", lw=0.8, label="best grid point")
+        ax.axhline(2 * J * omega_s, color="0.55", ls=":", lw=0.8, label=r"$2J\hbar\omega_S$")
+        ax.set_xlabel("optimisation step")
+        ax.set_ylabel(rf"$\mathcal{{W}}(t_f)/E_R$,  $t_f = {t_final:g}\,\hbar/E_R$")
+        ax.set_xlim(0, max(1, steps_axis[-1]))
+        ax.set_ylim(0.0, 2.2 * J * omega_s)
+        ax.legend(loc="lower right", fontsize=7, bbox_to_anchor=(1.0, 0.12))
+        ax.set_title("(a)", loc="left")
+
+        im = bx.pcolormesh(
+            d_axis,
+            tm_axis,
+            land.T,
+            cmap="magma",
+            vmin=0.0,
+            vmax=2 * J * omega_s,
+            shading="gouraud",
+            rasterized=True,
+        )
+        bx.set_yscale("log")
+        bx.plot(hist["delta"], hist["T_m"], "-", color="w", lw=1.0)
+        bx.plot(
+            hist["delta"][0],
+            hist["T_m"][0],
+            "o",
+            color="w",
+            ms=4,
+            mec="k",
+            mew=0.5,
+            label="search start",
+        )
+        bx.plot(
+            res.delta,
+            res.T_m,
+            "*",
+            color=_COLORS[2],
+            ms=10,
+            clip_on=False,
+            zorder=5,
+            mec="k",
+            mew=0.5,
+            label=rf"optimum: $\Delta={res.delta:.3g}$, $T_M={res.T_m:.3g}$",
+        )
+        # eq. (22) at T_A = T_a_best: inversion needs T_M < Delta T_A / (omega_S + Delta)
+        border = d_axis * T_a_best / (omega_s + d_axis)
+        ok = border > tm_axis[0]
+        bx.plot(d_axis[ok], border[ok], "--", color="c", lw=1.0, label="eq. (22): inverted below")
+        bx.set_xlim(d_axis[0], d_axis[-1])
+        bx.set_ylim(tm_axis[0], tm_axis[-1])
+        bx.set_xlabel(r"detuning $\Delta/E_R$")
+        bx.set_ylabel(r"motional temperature $k_BT_M/E_R$")
+        bx.legend(loc="upper right", fontsize=7, framealpha=0.85, frameon=True)
+        bx.set_title(rf"(b)  $k_BT_A = {T_a_best:.3g}\,E_R$, $J = {J:g}$", loc="left")
+        cb = fig.colorbar(im, ax=bx, pad=0.02)
+        cb.set_label(r"$\mathcal{W}(t_f)/E_R$")
         data["path"] = _save(fig, path)
     return (data, fig) if return_figure else data
 
@@ -592,6 +772,7 @@ def reproduce(out_dir, fast=False, progress=True):
         ("fig2_ergotropy", fig2_ergotropy),
         ("thermalisation", thermalisation),
         ("phase_diagram", phase_diagram),
+        ("optimisation", optimisation),
     ]
     results = {}
     timings = {}
