@@ -319,11 +319,12 @@ class CollisionalModel(eqx.Module):
         return jnp.einsum("q,qij->ij", w, self._forward)
 
     # --- generators --------------------------------------------------------------------------
-    def _check_rho(self, rho):
+    def _check_rho(self, rho, batch: bool = True):
         rho = jnp.asarray(rho)
         d = self.dim
-        if rho.ndim < 2 or rho.shape[-2:] != (d, d):
-            raise ValueError(f"rho must have shape ({d}, {d}), got {rho.shape}")
+        if rho.ndim < 2 or rho.shape[-2:] != (d, d) or (not batch and rho.ndim != 2):
+            shape = f"(..., {d}, {d})" if batch else f"({d}, {d})"
+            raise ValueError(f"rho must have shape {shape}, got {rho.shape}")
         return rho.astype(self._ops.dtype)
 
     @eqx.filter_jit
@@ -445,7 +446,7 @@ class CollisionalModel(eqx.Module):
 
         **Returns:** an `EnergyFlows` with fields of shape `(n_channels,)`.
         """
-        rho = self._check_rho(rho)
+        rho = self._check_rho(rho, batch=False)
         r = self.channel_rates()
         A = self._ops
         h = self.h_s
@@ -462,7 +463,11 @@ class CollisionalModel(eqx.Module):
 
     @eqx.filter_jit
     def heat_current(self, rho):
-        r"""Heat flow into the system, $\dot Q = \mathrm{tr}(h_S\,\mathcal C\rho)$, eq. (15)."""
+        r"""Heat flow into the system, $\dot Q = \mathrm{tr}(h_S\,\mathcal C\rho)$, eq. (15).
+
+        Excludes $h_{\rm eff}$, as in the paper. `rho` is a `(d, d)` matrix.
+        """
+        rho = self._check_rho(rho, batch=False)
         return jnp.real(jnp.trace(self.h_s @ self.dissipator(rho)))
 
     @eqx.filter_jit
@@ -476,7 +481,7 @@ class CollisionalModel(eqx.Module):
 
         **Returns:** a real scalar.
         """
-        rho = self._check_rho(rho)
+        rho = self._check_rho(rho, batch=False)
         w, V = jnp.linalg.eigh(0.5 * (rho + rho.conj().T))
         logw = jnp.log(jnp.maximum(w, jnp.finfo(w.dtype).tiny))
         log_rho = (V * logw.astype(V.dtype)) @ V.conj().T
