@@ -3,24 +3,43 @@
 import importlib.metadata
 
 from . import _config  # noqa: F401
-from ._integral import (
-    log_scattering_integral as log_scattering_integral,
+from ._evolve import (
+    EvolveError as EvolveError,
+    EvolveResult as EvolveResult,
+    ergotropy_curve as ergotropy_curve,
+    evolve as evolve,
 )
 from ._integral import (
+    log_scattering_integral as log_scattering_integral,
     scattering_integral as scattering_integral,
+    scattering_integral_quad as scattering_integral_quad,
+)
+from ._interop import from_qutip as from_qutip, to_qutip as to_qutip
+from ._model import CollisionalModel as CollisionalModel
+from ._observables import (
+    energy as energy,
+    ergotropy as ergotropy,
+    ergotropy_populations as ergotropy_populations,
+    relative_entropy as relative_entropy,
+    shannon_entropy as shannon_entropy,
+    von_neumann_entropy as von_neumann_entropy,
 )
 from ._rates import (
     effective_temperature as effective_temperature,
-)
-from ._rates import (
     gamma_tilde_from as gamma_tilde_from,
-)
-from ._rates import (
     log_spin_rates as log_spin_rates,
-)
-from ._rates import (
     spin_rates as spin_rates,
 )
+from ._scan import grid as grid, scan as scan
+from ._solver import Rosenbrock as Rosenbrock
 from ._spin import SpinGas as SpinGas
+from ._states import (
+    ground_populations as ground_populations,
+    ground_state as ground_state,
+    spin_coherent_populations as spin_coherent_populations,
+    spin_coherent_state as spin_coherent_state,
+    thermal_populations as thermal_populations,
+    thermal_state as thermal_state,
+)
 
 __version__ = importlib.metadata.version("jaxcoll")

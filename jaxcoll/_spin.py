@@ -157,6 +157,9 @@ class SpinGas(eqx.Module):
         d = self.dim
         if rho.shape[-2:] != (d, d):
             raise ValueError(f"rho must have shape ({d}, {d}) for J={self.J}, got {rho.shape}")
+        single = rho.dtype in (jnp.float32, jnp.complex64)
+        cdtype = jnp.complex64 if single else jnp.complex128
+        rho = rho.astype(cdtype)
         gp, gm = self.rates()
         c = self.ladder()
         a = jnp.concatenate([c**2, jnp.zeros(1)])  # diag of J- J+
@@ -164,11 +167,11 @@ class SpinGas(eqx.Module):
         m = self.m
         c_lo = jnp.concatenate([jnp.zeros(1), c])  # c_{i-1}
         c_hi = jnp.concatenate([c, jnp.zeros(1)])  # c_i
-        jump_up = c_lo[:, None] * _shift_down(rho) * c_lo[None, :]
-        jump_dn = c_hi[:, None] * _shift_up(rho) * c_hi[None, :]
+        up = (gp * c_lo[:, None] * c_lo[None, :]).astype(cdtype)
+        dn = (gm * c_hi[:, None] * c_hi[None, :]).astype(cdtype)
         decay = gp * (a[:, None] + a[None, :]) + gm * (b[:, None] + b[None, :])
-        ham = -1j * self.omega_s * (m[:, None] - m[None, :])
-        return ham * rho + gp * jump_up + gm * jump_dn - 0.5 * decay * rho
+        diag = jax.lax.complex(-0.5 * decay, -self.omega_s * (m[:, None] - m[None, :]))
+        return diag.astype(cdtype) * rho + up * _shift_down(rho) + dn * _shift_up(rho)
 
     def population_generator(self):
         r"""The tridiagonal birth-death generator of eq. (11) on the populations.
