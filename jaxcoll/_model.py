@@ -32,6 +32,8 @@ from ._integral import log_scattering_integral
 from ._rates import gamma_tilde_from
 from ._validation import check_rate_scale, check_real
 
+_FLOAT = jnp.result_type(float)  # float64 unless x64 is switched off
+
 
 def _hermitian_matrix(name: str, x, shape: tuple[int, int] | None) -> np.ndarray:
     """Concrete Hermitian matrix check; returns the exactly Hermitian part as complex128."""
@@ -190,13 +192,13 @@ class CollisionalModel(eqx.Module):
             raise ValueError(f"bohr_tol must be a finite number >= 0, got {bohr_tol!r}")
         self.bohr_tol = float(bohr_tol)
 
-        self.T_a = jnp.asarray(check_real("T_a", T_a, positive=True), dtype=float)
-        self.T_m = jnp.asarray(check_real("T_m", T_m, positive=True), dtype=float)
-        self.E_R = jnp.asarray(check_real("E_R", E_R, positive=True), dtype=float)
+        self.T_a = jnp.asarray(check_real("T_a", T_a, positive=True), dtype=_FLOAT)
+        self.T_m = jnp.asarray(check_real("T_m", T_m, positive=True), dtype=_FLOAT)
+        self.E_R = jnp.asarray(check_real("E_R", E_R, positive=True), dtype=_FLOAT)
         gt, dens, coup = check_rate_scale(gamma_tilde, density, coupling)
-        self.gamma_tilde = None if gt is None else jnp.asarray(gt, dtype=float)
-        self.density = None if dens is None else jnp.asarray(dens, dtype=float)
-        self.coupling = None if coup is None else jnp.asarray(coup, dtype=float)
+        self.gamma_tilde = None if gt is None else jnp.asarray(gt, dtype=_FLOAT)
+        self.density = None if dens is None else jnp.asarray(dens, dtype=_FLOAT)
+        self.coupling = None if coup is None else jnp.asarray(coup, dtype=_FLOAT)
 
         e, U = np.linalg.eigh(hs)
         eps, W = np.linalg.eigh(ha)

@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 import qutip
 import scipy.linalg as sla
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from scipy import special
 
 from jaxcoll._model import CollisionalModel
