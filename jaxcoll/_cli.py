@@ -72,6 +72,19 @@ def _positive_int(name):
     return parse
 
 
+def _nonnegative_int(name):
+    def parse(text):
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
+        if n < 0:
+            raise argparse.ArgumentTypeError(f"{name} must be >= 0, got {text!r}")
+        return n
+
+    return parse
+
+
 def _print_table(rows, headers, file=sys.stdout):
     cells = [[f"{v:.6g}" if isinstance(v, float) else str(v) for v in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
@@ -253,9 +266,9 @@ def _scan_axis(name, values):
 
 def _cmd_scan(args):
     import jax
-    import jax.numpy as jnp
     import numpy as np
 
+    from ._functionals import ergotropy_at
     from ._observables import ergotropy_populations
     from ._scan import grid, scan
     from ._spin import SpinGas
@@ -283,7 +296,6 @@ def _cmd_scan(args):
         **{k: (fixed[k] if k in fixed else float(axes[k][0])) for k in _SCAN_AXES},
         **scale,
     )
-    d = probe.dim
 
     def point(p):
         gas = SpinGas(args.J, omega_s=args.omega_s, E_R=args.E_R, **p, **fixed, **scale)
@@ -295,11 +307,9 @@ def _cmd_scan(args):
             ergotropy_steady=ergotropy_populations(gas.steady_state_populations(), gas.energies()),
         )
         if args.t_final is not None:
-            from ._evolve import evolve
-
-            p0 = jnp.zeros(d).at[0].set(1.0)
-            res = evolve(gas, p0, jnp.asarray([0.0, args.t_final]))
-            out["ergotropy"] = res.ergotropy[-1]
+            out["ergotropy"] = ergotropy_at(
+                p | fixed, args.t_final, J=args.J, omega_s=args.omega_s, E_R=args.E_R, **scale
+            )
         return out
 
     pts = grid(**axes)
@@ -350,6 +360,61 @@ def _rate_scale_kwargs(args):
     if args.density is not None:
         return dict(density=args.density, coupling=args.coupling)
     return dict(gamma_tilde=1.0)
+
+
+# --- optimize ----------------------------------------------------------------------------------
+
+
+def _cmd_optimize(args):
+    from ._optimize import optimize_ergotropy
+
+    cmd = "jaxcoll optimize"
+    bounds = dict(
+        T_a=_check_bounds("--T-a", args.T_a, positive=True, cmd=cmd),
+        T_m=_check_bounds("--T-m", args.T_m, positive=True, cmd=cmd),
+        delta=_check_bounds("--delta", args.delta, cmd=cmd),
+    )
+    for flag, (lo, hi) in zip(("--T-a", "--T-m", "--delta"), bounds.values(), strict=True):
+        if lo == hi:
+            raise CLIError(f"{cmd}: {flag} bounds must satisfy LO < HI, got {lo:g} {hi:g}")
+    if bounds["delta"][0] < 0:
+        raise CLIError(f"{cmd}: --delta bounds must be >= 0 (a blue-detuned gas, eq. 22)")
+    res = optimize_ergotropy(
+        args.J,
+        args.t_final,
+        omega_s=args.omega_s,
+        density=args.density,
+        coupling=args.coupling,
+        E_R=args.E_R,
+        objective=args.objective,
+        steps=args.steps,
+        seed=args.seed,
+        scan_points=args.scan_points,
+        n_starts=args.starts,
+        polish_iterations=args.polish,
+        progress=not args.no_progress,
+        **bounds,
+    )
+    rows = [
+        [name, getattr(res, name), f"{lo:g} .. {hi:g}", res.active[name] or "-"]
+        for name, (lo, hi) in bounds.items()
+    ]
+    _print_table(rows, ["parameter", "best", "bounds", "on bound"])
+    print(
+        f"ergotropy W(t_f = {args.t_final:g}) = {res.ergotropy:.8g}"
+        f"  (fully inverted: {2 * args.J * args.omega_s:g}); {res.n_evaluations} evaluations, "
+        f"{res.wall_time:.1f} s"
+    )
+    payload = res.to_dict()
+    payload.update(
+        J=args.J,
+        t_final=args.t_final,
+        omega_s=args.omega_s,
+        density=args.density,
+        coupling=args.coupling,
+        E_R=args.E_R,
+    )
+    _write_json(args.out, payload)
 
 
 # --- bench -------------------------------------------------------------------------------------
@@ -528,6 +593,60 @@ def _build_parser():
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--out", default=None, help="JSON file, or .npz")
+
+    p = sub.add_parser(
+        "optimize",
+        help="maximise the ergotropy at t-final over T_a, T_m, delta (optax + L-BFGS-B)",
+        description="Maximise the ergotropy W(t_f) of a spin J charged from its ground state "
+        "by a gas of fixed density and coupling, over the box given by --T-a/--T-m/--delta "
+        "LO HI. Writes JSON with T_a, T_m, delta, ergotropy and the search history.",
+        allow_abbrev=False,
+    )
+    p.add_argument("--J", type=_spin, required=True, help="spin quantum number")
+    p.add_argument(
+        "--t-final", type=_positive("--t-final"), required=True, help="charging time t_f (hbar/E_R)"
+    )
+    p.add_argument("--omega-s", type=_positive("--omega-s"), default=1.0, help="level spacing")
+    p.add_argument("--density", type=_positive("--density"), required=True, help="n R^3")
+    p.add_argument("--coupling", type=_finite("--coupling"), required=True, help="V0 / E_R")
+    p.add_argument("--E-R", type=_positive("--E-R"), default=1.0, help="interaction energy")
+    for flag, default in (("--T-a", (0.2, 5.0)), ("--T-m", (0.05, 5.0)), ("--delta", (0.0, 10.0))):
+        p.add_argument(
+            flag,
+            type=_finite(flag),
+            nargs=2,
+            metavar=("LO", "HI"),
+            default=default,
+            help=f"bounds (default {default[0]:g} {default[1]:g})",
+        )
+    p.add_argument(
+        "--objective",
+        choices=("ergotropy", "power"),
+        default="ergotropy",
+        help="W(t_f), or the best mean charging power max_t W(t)/t",
+    )
+    p.add_argument("--steps", type=_nonnegative_int("--steps"), default=40, help="Adam steps")
+    p.add_argument(
+        "--starts",
+        type=_positive_int("--starts"),
+        default=3,
+        help="Adam starts from the best grid points",
+    )
+    p.add_argument(
+        "--scan-points",
+        type=_positive_int("--scan-points"),
+        default=10,
+        help="coarse grid points per axis (>= 2)",
+    )
+    p.add_argument(
+        "--polish",
+        type=_nonnegative_int("--polish"),
+        default=60,
+        help="L-BFGS-B iterations (0: none)",
+    )
+    p.add_argument("--seed", type=_nonnegative_int("--seed"), default=0, help="random seed")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--out", default=None, help="JSON file to write")
 
     p = sub.add_parser(
         "bench",
