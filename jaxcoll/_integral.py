@@ -145,7 +145,7 @@ _S_FLOOR = 1e-100
 # Range of omega = ln u scanned for the peak of the integrand (u from 1e-13 to ~1100).
 _OMEGA_LO, _OMEGA_HI = -30.0, 7.0
 _N_SCAN = 75
-_N_NEWTON = 16
+_N_GOLDEN = 32
 _N_BISECT = 12
 # The nodes cover where the integrand is within e^-50 of its peak (a smaller margin suffices
 # for the value, but the s-derivative has a slowly decaying part below the peak).
@@ -170,7 +170,7 @@ def log_threshold_integral(
     *,
     n: int = 128,
     n_scan: int = _N_SCAN,
-    n_newton: int = _N_NEWTON,
+    n_golden: int = _N_GOLDEN,
     n_bisect: int = _N_BISECT,
 ):
     r"""Logarithm of a collision integral over the kinematics of eq. (20), by quadrature.
@@ -184,7 +184,7 @@ def log_threshold_integral(
     $y = |s|\sinh u$, removes the threshold square roots and makes the $u$-integrand
     $F\, y/2$ even and analytic in $u$, so the trapezoid rule converges geometrically. The
     nodes are equally spaced over the $u$-interval where the integrand is within $e^{-50}$ of
-    its peak (peak found by a scan in $\ln u$ and safeguarded Newton steps, edges by
+    its peak (peak found by a scan in $\ln u$ and a golden-section search, edges by
     bisection), starting at $u = 0$ when that edge is close to it. The sum is taken in log
     space, so neither large nor tiny integrals overflow. $|s| < 10^{-100}$ is replaced by
     $\pm 10^{-100}$.
@@ -198,8 +198,8 @@ def log_threshold_integral(
     - `log_integrand`: callable `(w, y, s) -> ln F`, elementwise in `w` and `y`.
     - `s`: the threshold parameter, a real scalar.
     - `n`: number of quadrature nodes (128 gives about 1e-14 relative accuracy for eq. (20)).
-    - `n_scan`, `n_newton`, `n_bisect`: effort of the coarse peak scan, the Newton refinement
-      of the peak, and the bisection for the edges.
+    - `n_scan`, `n_golden`, `n_bisect`: effort of the coarse peak scan, of the golden-section
+      refinement of the peak, and of the bisection for the edges.
 
     **Returns:**
 
@@ -221,8 +221,6 @@ def log_threshold_integral(
     # Node placement, held fixed under autodiff.
     s0, las0 = jax.lax.stop_gradient((s, log_abs_s))
     phi = lambda om: log_g(jnp.exp(om), jnp.exp(om) + las0 - _LN2, s0)  # of omega = ln u
-    dphi = jax.grad(phi)
-    d2phi = jax.grad(dphi)
 
     grid = jnp.linspace(_OMEGA_LO, _OMEGA_HI, n_scan, dtype=s.dtype)
     inside = grid <= omega_max
@@ -230,20 +228,28 @@ def log_threshold_integral(
     j = jnp.argmax(values)
     idx = jnp.arange(n_scan)
 
-    # Peak: safeguarded Newton (bisection fallback) on phi' inside the scan bracket.
-    def newton(_, carry):
-        om, lo, hi = carry
-        g1, g2 = dphi(om), d2phi(om)
-        lo = jnp.where(g1 > 0, om, lo)
-        hi = jnp.where(g1 > 0, hi, om)
-        step = om - g1 / jnp.where(g2 < 0, g2, -1.0)
-        ok = (g2 < 0) & (step > lo) & (step < hi)
-        return jnp.where(ok, step, 0.5 * (lo + hi)), lo, hi
+    # Peak: golden-section search inside the bracket of the best scan point (the integrand is
+    # unimodal). Only the peak value matters below, and only roughly.
+    inv_phi = (math.sqrt(5.0) - 1.0) / 2.0
 
-    lo0 = grid[jnp.maximum(j - 1, 0)]
-    hi0 = jnp.minimum(grid[jnp.minimum(j + 1, n_scan - 1)], omega_max)
-    om_peak, _, _ = jax.lax.fori_loop(0, n_newton, newton, (grid[j], lo0, hi0))
-    threshold = jnp.maximum(phi(om_peak), values[j]) - _DROP
+    def golden(_, carry):
+        a, b, c, d, fc, fd = carry
+        left = fc >= fd  # the peak lies in [a, d]
+        a, b = jnp.where(left, a, c), jnp.where(left, d, b)
+        c_new = jnp.where(left, b - inv_phi * (b - a), d)
+        d_new = jnp.where(left, c, a + inv_phi * (b - a))
+        f_new = phi(jnp.where(left, c_new, d_new))
+        fc, fd = jnp.where(left, f_new, fd), jnp.where(left, fc, f_new)
+        return a, b, c_new, d_new, fc, fd
+
+    a0 = grid[jnp.maximum(j - 1, 0)]
+    b0 = jnp.minimum(grid[jnp.minimum(j + 1, n_scan - 1)], omega_max)
+    c0, d0 = b0 - inv_phi * (b0 - a0), a0 + inv_phi * (b0 - a0)
+    a, b, c, d, fc, fd = jax.lax.fori_loop(
+        0, n_golden, golden, (a0, b0, c0, d0, phi(c0), phi(d0))
+    )
+    om_peak = jnp.where(fc >= fd, c, d)
+    threshold = jnp.maximum(jnp.maximum(fc, fd), values[j]) - _DROP
 
     # Edges where phi crosses the threshold, bracketed by the scan and refined by bisection.
     below = values < threshold
