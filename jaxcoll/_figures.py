@@ -151,8 +151,10 @@ def _energy_temperature(energy, J):
         lo = np.where(too_hot, mid, lo)
         hi = np.where(too_hot, hi, mid)
     beta = 0.5 * (lo + hi)
+    # a pure ground (top) state has T = 0 (T -> 0-); rounding would otherwise leave a small T
+    extreme = np.abs(np.abs(e) - J) <= 1e-13 * max(J, 1.0)
     with np.errstate(divide="ignore"):
-        return np.where(np.abs(beta) >= 999.0, 0.0, 1.0 / beta)
+        return np.where(extreme | (np.abs(beta) >= 999.0), 0.0, 1.0 / beta)
 
 
 # --- Fig. 3 ------------------------------------------------------------------------------------

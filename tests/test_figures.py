@@ -1,0 +1,242 @@
+"""`jaxcoll reproduce --fast` end to end, its numbers against independent references.
+
+The references share no code with the library: the scattering integral by SciPy quadrature of
+eq. (20), the rates of eq. (19) and Gamma~ of eq. (D4) written out, the rate equation (11) by
+SciPy's dense matrix exponential, ergotropy (23) and Gibbs states in NumPy.
+"""
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.integrate import quad
+from scipy.linalg import expm
+
+from jaxcoll._figures import _energy_temperature, _jsonable, gibbs_ergotropy, print_table
+
+FILES = (
+    "fig2_ergotropy.png",
+    "fig3_scattering_integral.png",
+    "thermalisation.png",
+    "phase_diagram.png",
+    "optimisation.png",
+    "results.json",
+)
+
+
+# --- independent references ----------------------------------------------------------------------
+
+
+def I_quad(alpha, s):
+    """Eq. (20) by adaptive quadrature, integrand in log space (no overflow of sinh)."""
+
+    def f(z):
+        a = 2.0 * math.sqrt(z) * math.sqrt(max(z - s, 0.0))
+        return 0.5 * math.exp(s - (2.0 + alpha) * z + a) * -math.expm1(-2.0 * a)
+
+    lo = max(0.0, s)
+    # split at the integrand's scale so quad resolves the peak and the tail
+    mid = lo + 10.0 / (2.0 + alpha)
+    return (
+        quad(f, lo, mid, epsabs=0, epsrel=1e-12, limit=400)[0]
+        + quad(f, mid, np.inf, epsabs=0, epsrel=1e-12, limit=400)[0]
+    )
+
+
+def rates_ref(D, A, alpha):
+    """Eq. (19) over Gamma~, in the Fig. 2 parameters (delta / E_R = D / alpha)."""
+    s = D / alpha
+    return I_quad(alpha, -s) / (1 + math.exp(A)), I_quad(alpha, s) / (1 + math.exp(-A))
+
+
+def populations_ref(J, gp, gm, ts, p0=None):
+    """Rate equation (11) for the spin ladder of eq. (18) by dense matrix exponential."""
+    d = int(round(2 * J)) + 1
+    m = np.arange(d) - J
+    c2 = (J - m[:-1]) * (J + m[:-1] + 1)
+    M = np.diag(gp * c2, -1) + np.diag(gm * c2, 1)
+    M -= np.diag(M.sum(axis=0))
+    p0 = np.eye(d)[0] if p0 is None else p0
+    return np.stack([expm(M * (t - ts[0])) @ p0 for t in ts])
+
+
+def ergotropy_ref(P, e):
+    """Eq. (23): energy minus the energy of the passive (descending) rearrangement."""
+    return P @ e - (-np.sort(-P, axis=-1)) @ np.sort(e)
+
+
+def gibbs_ref(J, beta_omega):
+    m = np.arange(int(round(2 * J)) + 1) - J
+    w = np.exp(-beta_omega * (m - (m.max() if beta_omega < 0 else m.min())))
+    return w / w.sum(), m
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+def _command():
+    exe = Path(sys.executable).with_name("jaxcoll")
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("jaxcoll")
+    return [found] if found else [sys.executable, "-m", "jaxcoll._cli"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reproduce") / "out"
+    proc = subprocess.run(
+        [*_command(), "reproduce", "--out", str(out), "--fast", "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, proc, json.loads((out / "results.json").read_text())
+
+
+def test_writes_every_file(run):
+    out, proc, results = run
+    for name in FILES:
+        f = out / name
+        assert f.is_file() and f.stat().st_size > 1000, name
+        if name.endswith(".png"):
+            assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for key in ("fig2_ergotropy", "fig3_scattering_integral", "thermalisation", "phase_diagram",
+                "optimisation", "meta"):  # fmt: skip
+        assert key in results
+    assert results["meta"]["fast"] is True
+    # the summary table and the final line
+    assert "figure" in proc.stdout and "optimisation" in proc.stdout
+    assert "results.json" in proc.stdout.splitlines()[-1]
+
+
+def test_fig3_numbers_vs_quadrature(run):
+    r = run[2]["fig3_scattering_integral"]
+    alpha, s, L = np.asarray(r["alpha"]), np.asarray(r["s"]), np.asarray(r["log10_I"])
+    assert L.shape == (len(alpha), len(s))
+    rng = np.random.default_rng(0)
+    for i, j in zip(rng.integers(0, len(alpha), 12), rng.integers(0, len(s), 12), strict=True):
+        ref = I_quad(alpha[i], s[j])
+        if ref > 1e-250:
+            assert L[i, j] == pytest.approx(math.log10(ref), abs=1e-8), (alpha[i], s[j])
+    # the paper's statements about Fig. 3: decreasing in alpha, faster decay for s > 0
+    assert np.all(np.diff(L, axis=0) < 0)
+    k = len(s) // 2
+    assert s[k] == 0.0
+    assert np.all(L[:, -1] < L[:, 0])
+
+
+def test_fig2_numbers_vs_expm(run):
+    r = run[2]["fig2_ergotropy"]
+    J, alpha, ts = r["J"], r["alpha"], np.asarray(r["t"])
+    assert J == 20 and alpha == 1.0
+    pairs = [(c["D"], c["A"]) for c in r["curves"]]
+    # two detunings, two ancilla factors, one pair with D < A, two pairs with equal A - D
+    assert len({D for D, _ in pairs}) == 2 and len({A for _, A in pairs}) == 2
+    assert sum(D < A for D, A in pairs) == 1
+    diffs = [A - D for D, A in pairs]
+    assert len(set(diffs)) == 3
+    for c in r["curves"]:
+        gp, gm = rates_ref(c["D"], c["A"], alpha)
+        P = populations_ref(J, gp, gm, ts)
+        m = np.arange(2 * J + 1) - J
+        np.testing.assert_allclose(c["ergotropy"], ergotropy_ref(P, m), atol=2e-6 * 2 * J)
+        p_ss, m = gibbs_ref(J, c["A"] - c["D"])
+        assert c["ergotropy_steady"] == pytest.approx(ergotropy_ref(p_ss, m), abs=1e-9)
+        if c["D"] <= c["A"]:
+            assert max(c["ergotropy"]) == 0.0 and c["ergotropy_steady"] == 0.0
+
+
+def test_thermalisation_numbers(run):
+    r = run[2]["thermalisation"]
+    T, J, w = r["T"], r["J"], r["omega_s"]
+    ts = np.asarray(r["t"])
+    for c in r["curves"]:
+        delta = c["delta"]
+        assert c["T_repeated"] == pytest.approx(w * T / (w + delta))
+        assert c["T_eq21"] == pytest.approx(T, rel=1e-12)
+        assert c["T_final"] == pytest.approx(T, rel=1e-6)
+        # <J_z>(t) against the rate equation with rates from quadrature (alpha = E_R / T)
+        alpha = r["E_R"] / T
+        gp, gm = rates_ref(delta / T, (w + delta) / T, alpha)
+        P = populations_ref(J, gp, gm, ts)
+        m = np.arange(2 * J + 1) - J
+        np.testing.assert_allclose(c["Jz"], P @ m, atol=1e-6 * J)
+
+
+def test_phase_diagram_numbers(run):
+    r = run[2]["phase_diagram"]
+    J, alpha, tf = r["J"], r["alpha"], r["t_final"]
+    D, A = np.asarray(r["D"]), np.asarray(r["A"])
+    Wss, Wt = np.asarray(r["ergotropy_steady"]), np.asarray(r["ergotropy_final"])
+    assert Wss.shape == Wt.shape == (len(D), len(A))
+    for i, d in enumerate(D):
+        for j, a in enumerate(A):
+            p, m = gibbs_ref(J, a - d)
+            assert Wss[i, j] == pytest.approx(ergotropy_ref(p, m), abs=1e-8)
+            if d <= a:  # eq. (22) fails: no ergotropy, not even transiently from the ground state
+                assert Wss[i, j] == 0.0 and Wt[i, j] == 0.0
+    rng = np.random.default_rng(1)
+    for i, j in zip(rng.integers(0, len(D), 4), rng.integers(0, len(A), 4), strict=True):
+        gp, gm = rates_ref(D[i], A[j], alpha)
+        P = populations_ref(J, gp, gm, np.array([0.0, tf]))
+        m = np.arange(2 * J + 1) - J
+        assert Wt[i, j] == pytest.approx(ergotropy_ref(P[-1], m), abs=1e-5)
+
+
+def test_optimisation_numbers(run):
+    r = run[2]["optimisation"]
+    J, tf, w = r["J"], r["t_final"], r["omega_s"]
+    x = {k: r[k] for k in ("T_a", "T_m", "delta")}
+    for k, (lo, hi) in r["bounds"].items():
+        assert lo <= x[k] <= hi
+    # recompute W(t_f) at the reported optimum: Gamma~ of eq. (D4) written out, E_R = 1
+    E_R = 1.0
+    gt = 0.5 * (4 * math.pi * E_R / x["T_m"]) ** 1.5 * r["density"] * r["coupling"] ** 2 * E_R
+    D, A, alpha = x["delta"] / x["T_m"], (w + x["delta"]) / x["T_a"], E_R / x["T_m"]
+    gp, gm = rates_ref(D, A, alpha)
+    P = populations_ref(J, gt * gp, gt * gm, np.array([0.0, tf]))
+    W = ergotropy_ref(P[-1], w * (np.arange(2 * J + 1) - J))
+    assert r["ergotropy"] == pytest.approx(W, rel=1e-6)
+    assert r["ergotropy"] >= r["scan_best"]["value"] - 1e-9
+    assert r["ergotropy"] > 0.5 * 2 * J * w  # a clearly charged battery
+    hist = r["history"]
+    assert len(hist["value"]) == len(hist["T_a"]) > 0
+    land = np.asarray(r["landscape"]["ergotropy"])
+    assert land.shape == (len(r["landscape"]["delta"]), len(r["landscape"]["T_m"]))
+    assert land.max() <= r["ergotropy"] + 1e-6  # the optimum beats the picture's grid
+
+
+# --- helpers (in process, cheap) -----------------------------------------------------------------
+
+
+def test_energy_temperature_inverts_gibbs():
+    J = 3
+    m = np.arange(2 * J + 1) - J
+    for T in (0.1, 0.7, 3.0, -2.0):
+        p = np.exp(-m / T)
+        p /= p.sum()
+        assert float(_energy_temperature(p @ m, J)) == pytest.approx(T, rel=1e-8)
+    assert float(_energy_temperature(-J, J)) == 0.0
+
+
+def test_gibbs_ergotropy_spin_half():
+    # spin 1/2 at omega_S/T = b < 0: W = omega_S (p_up - p_down) = tanh(-b/2)
+    for b in (-0.3, -2.0):
+        assert float(gibbs_ergotropy(0.5, b)) == pytest.approx(math.tanh(-b / 2), rel=1e-12)
+    assert float(gibbs_ergotropy(0.5, 0.4)) == 0.0
+
+
+def test_jsonable_and_table(capsys):
+    out = _jsonable({"a": np.arange(3.0), "b": (np.float64(np.inf), 1), "c": {"d": np.nan}})
+    assert out == {"a": [0.0, 1.0, 2.0], "b": ["inf", 1], "c": {"d": "nan"}}
+    json.dumps(out)
+    print_table([[1.0, "x"], [2.5e-9, "yy"]], ["num", "s"])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4 and len({len(x) for x in lines}) == 1
