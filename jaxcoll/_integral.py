@@ -70,8 +70,8 @@ def _closed_form_parts(alpha, s):
     # 2 alpha/(k + alpha) = 2/(1 + sqrt(1 + 4/alpha)), the form whose alpha-derivative does not
     # cancel for large alpha.
     e = jnp.where(pos, -0.5 * s * (alpha + k), s * (2.0 / (1.0 + jnp.sqrt(1.0 + 4.0 / alpha))))
-    # x overflows only for |s| k > 1e300, where e alone decides (I = 0, ln I = -inf).
-    h = xk1e(jnp.minimum(x, 1e300))
+    # x overflows only for astronomically large |s| k, where e alone decides (I = 0, ln I = -inf).
+    h = xk1e(jnp.minimum(x, 0.25 * float(jnp.finfo(x.dtype).max)))
     return e, h
 
 
@@ -140,8 +140,6 @@ def log_scattering_integral(alpha, s):
 # Direct quadrature
 # ---------------------------------------------------------------------------------------------
 
-# Smallest |s| the cosh map uses: I(alpha, s) - I(alpha, 0) = O(s ln s), far below rounding.
-_S_FLOOR = 1e-100
 # Range of omega = ln u scanned for the peak of the integrand (u from 1e-13 to ~1100).
 _OMEGA_LO, _OMEGA_HI = -30.0, 7.0
 _N_SCAN = 75
@@ -186,12 +184,15 @@ def log_threshold_integral(
     nodes are equally spaced over the $u$-interval where the integrand is within $e^{-50}$ of
     its peak (peak found by a scan in $\ln u$ and a golden-section search, edges by
     bisection), starting at $u = 0$ when that edge is close to it. The sum is taken in log
-    space, so neither large nor tiny integrals overflow. $|s| < 10^{-100}$ is replaced by
-    $\pm 10^{-100}$.
+    space, so neither large nor tiny integrals overflow. $|s|$ below $10^{-103}$ (float64)
+    is replaced by $\pm 10^{-103}$.
 
-    Works on a scalar `s`; wrap it in `jnp.vectorize` or `jax.vmap` for arrays. The node
-    placement is held fixed under differentiation (it does not change the integral), so
-    gradients are those of the quadrature sum.
+    Works on a scalar `s`; wrap it in `jnp.vectorize` or `jax.vmap` for arrays. Gradients
+    are those of the quadrature sum. The node placement itself is not differentiated (it does
+    not change the integral); under differentiation in $s$ the nodes move as
+    $u = t - \tanh(t)\, \delta\ln|s|$, i.e. they stay at $u = 0$ near the threshold and
+    are fixed in $v = u + \ln(|s|/2)$ far from it, which keeps $\partial_s$ free of
+    cancellation as $s \to 0$.
 
     **Arguments:**
 
@@ -205,10 +206,17 @@ def log_threshold_integral(
 
     The logarithm of the integral, a scalar.
     """
-    s = s + jnp.where(jnp.abs(s) < _S_FLOOR, jnp.where(s >= 0, _S_FLOOR, -_S_FLOOR), 0.0)
+    s = jnp.asarray(s)
+    if not jnp.issubdtype(s.dtype, jnp.floating):
+        s = s.astype(jnp.result_type(float))
+    finfo = jnp.finfo(s.dtype)
+    # Smallest |s| the cosh map uses (1e-103 in float64): I(alpha, s) - I(alpha, 0) = O(s ln s)
+    # is far below rounding there.
+    floor = float(finfo.tiny) ** (1.0 / 3.0)
+    s = s + jnp.where(jnp.abs(s) < floor, jnp.where(s >= 0, floor, -floor), 0.0)
     log_abs_s = jnp.log(jnp.where(s >= 0, s, -s))
-    # Keep y = |s| sinh u and w below e^700 so that nothing overflows.
-    omega_max = jnp.log(700.0 - log_abs_s)
+    # Keep y = |s| sinh u and w below e^700 (float64) so that nothing overflows.
+    omega_max = jnp.log(math.log(float(finfo.max)) - 10.0 - log_abs_s)
 
     def log_g(u, v, s):
         # ln of the integrand in u: F(w, y) dz/du with dz/du = y/2. Written through
@@ -245,9 +253,7 @@ def log_threshold_integral(
     a0 = grid[jnp.maximum(j - 1, 0)]
     b0 = jnp.minimum(grid[jnp.minimum(j + 1, n_scan - 1)], omega_max)
     c0, d0 = b0 - inv_phi * (b0 - a0), a0 + inv_phi * (b0 - a0)
-    a, b, c, d, fc, fd = jax.lax.fori_loop(
-        0, n_golden, golden, (a0, b0, c0, d0, phi(c0), phi(d0))
-    )
+    a, b, c, d, fc, fd = jax.lax.fori_loop(0, n_golden, golden, (a0, b0, c0, d0, phi(c0), phi(d0)))
     om_peak = jnp.where(fc >= fd, c, d)
     threshold = jnp.maximum(jnp.maximum(fc, fd), values[j]) - _DROP
 
