@@ -226,7 +226,7 @@ def log_threshold_integral(
         log_w = v - _LN2 + 2.0 * _log1mexp(u)
         return log_integrand(jnp.exp(log_w), jnp.exp(log_y), s) + log_y - _LN2
 
-    # Node placement, held fixed under autodiff.
+    # Node placement: searched on stop-gradient copies, so it is not differentiated.
     s0, las0 = jax.lax.stop_gradient((s, log_abs_s))
     phi = lambda om: log_g(jnp.exp(om), jnp.exp(om) + las0 - _LN2, s0)  # of omega = ln u
 

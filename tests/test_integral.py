@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import mpmath as mp
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from jaxcoll import log_scattering_integral, scattering_integral
 from jaxcoll._integral import scattering_integral_quad
@@ -114,6 +115,24 @@ def test_symmetry_detailed_balance():
         np.exp(ALPHA[small] * S[small]) * scattering_integral(ALPHA[small], S[small]),
         rtol=1e-13,
     )
+
+
+_log_and_grad = jax.jit(jax.value_and_grad(log_scattering_integral, argnums=(0, 1)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    log_alpha=st.floats(-3.0, 3.0),
+    s=st.one_of(st.floats(-500.0, 500.0), st.floats(-1e-6, 1e-6)),
+)
+def test_properties(log_alpha, s):
+    """Detailed balance, positivity, and I decreasing in alpha (the integrand is)."""
+    alpha = 10.0**log_alpha
+    value, (d_alpha, _) = _log_and_grad(alpha, s)
+    mirrored, _ = _log_and_grad(alpha, -s)
+    assert np.isfinite(value) and np.isfinite(d_alpha)
+    assert abs(float(mirrored - value) - alpha * s) <= 1e-12 * max(1.0, abs(float(value)))
+    assert d_alpha < 0
 
 
 GRAD_CASES = [
