@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 import qutip
 import scipy.linalg as sla
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 from scipy import special
 
 from jaxcoll._model import CollisionalModel
 
 SETTINGS = settings(
-    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+    max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
 )
 
 
@@ -191,6 +191,7 @@ def test_reference_integral_matches_eq20(alpha, s):
     T_m=st.floats(0.3, 3.0),
     E_R=st.floats(0.5, 2.0),
 )
+@example(seed=1, d=4, k=2, degenerate=True, with_density=True, T_a=0.5, T_m=2.0, E_R=1.0)
 def test_lindbladian_matches_reference(seed, d, k, degenerate, with_density, T_a, T_m, E_R):
     P = Problem(seed, d, k, degenerate)
     scale = dict(density=0.02, coupling=0.8) if with_density else dict(gamma_tilde=0.7)
@@ -233,6 +234,7 @@ def test_h_eff_is_the_mean_field():
     T=st.floats(0.3, 3.0),
     E_R=st.floats(0.3, 3.0),
 )
+@example(seed=2, d=5, k=3, degenerate=True, with_density=True, T=0.7, E_R=1.0)
 def test_zeroth_law_gibbs_is_stationary(seed, d, k, degenerate, with_density, T, E_R):
     P = Problem(seed, d, k, degenerate)
     scale = dict(density=0.05, coupling=1.3) if with_density else dict(gamma_tilde=1.0)
@@ -316,6 +318,7 @@ def test_degenerate_rate_matrix_raises():
     T_a=st.floats(0.2, 5.0),
     T_m=st.floats(0.2, 5.0),
 )
+@example(seed=4, d=4, k=3, degenerate=True, T_a=3.0, T_m=0.4)
 def test_trace_hermiticity_complete_positivity(seed, d, k, degenerate, T_a, T_m):
     P = Problem(seed, d, k, degenerate)
     model = P.model(T_a=T_a, T_m=T_m, density=0.03, coupling=0.7)
@@ -349,7 +352,7 @@ def test_trace_hermiticity_complete_positivity(seed, d, k, degenerate, T_a, T_m)
 
 
 # --- second law along trajectories (eq. 16) ---------------------------------------------------
-@settings(max_examples=5, deadline=None, derandomize=True)
+@settings(max_examples=4, deadline=None, derandomize=True)
 @given(
     seed=st.integers(0, 2**32 - 1),
     d=st.integers(2, 4),
@@ -357,6 +360,7 @@ def test_trace_hermiticity_complete_positivity(seed, d, k, degenerate, T_a, T_m)
     degenerate=st.booleans(),
     T=st.floats(0.4, 3.0),
 )
+@example(seed=5, d=4, k=2, degenerate=True, T=0.8)
 def test_second_law_along_trajectory(seed, d, k, degenerate, T):
     P = Problem(seed, d, k, degenerate)
     model = P.model(T_a=T, T_m=T, density=0.05, coupling=1.0)
@@ -395,6 +399,7 @@ def test_second_law_along_trajectory(seed, d, k, degenerate, T):
     T_a=st.floats(0.2, 5.0),
     T_m=st.floats(0.2, 5.0),
 )
+@example(seed=6, d=4, k=3, degenerate=True, T_a=0.3, T_m=4.0)
 def test_first_law_per_channel(seed, d, k, degenerate, T_a, T_m):
     P = Problem(seed, d, k, degenerate)
     model = P.model(T_a=T_a, T_m=T_m, gamma_tilde=1.1)
@@ -462,7 +467,7 @@ def test_spin_model_reproduces_eq18(J):
             assert np.max(np.abs(got - ref)) <= 1e-12 * np.max(np.abs(ref))
 
 
-@pytest.mark.parametrize("J", [0.5, 1.5, 3])
+@pytest.mark.parametrize("J", [0.5, 3])
 def test_spin_model_equals_spingas(J):
     _spin = pytest.importorskip("jaxcoll._spin")
     rng = np.random.default_rng(7)
