@@ -577,6 +577,7 @@ def optimisation(
     bounds=None,
     steps=40,
     n_background=32,
+    result=None,
     fast=False,
     progress=False,
     return_figure=False,
@@ -595,6 +596,8 @@ def optimisation(
     - `J`, `t_final` ($\hbar/E_R$), `omega_s`, `density`, `coupling`: the problem; `bounds`:
       `{"T_a": (lo, hi), "T_m": ..., "delta": ...}` (default `OPT_BOUNDS`).
     - `steps`: Adam steps; `n_background`: landscape grid per axis.
+    - `result`: an `OptimizeResult` of `optimize_ergotropy` for these settings, to draw
+      instead of running the search again (its bounds are used).
     - `fast`: a small box around the optimum, few steps, coarse grids; `progress`: progress
       bars.
 
@@ -612,17 +615,21 @@ def optimisation(
         steps, n_background = 4, 6
         bounds = dict(T_a=(1.0, 5.0), T_m=(0.05, 0.3), delta=(0.2, 1.0))
         opt_kw = dict(scan_points=3, n_starts=2, polish_iterations=3)
-    res = optimize_ergotropy(
-        J,
-        t_final,
-        omega_s=omega_s,
-        density=density,
-        coupling=coupling,
-        steps=steps,
-        progress=progress,
-        **bounds,
-        **opt_kw,
-    )
+    if result is None:
+        res = optimize_ergotropy(
+            J,
+            t_final,
+            omega_s=omega_s,
+            density=density,
+            coupling=coupling,
+            steps=steps,
+            progress=progress,
+            **bounds,
+            **opt_kw,
+        )
+    else:
+        res = result
+        bounds = {k: tuple(v) for k, v in res.bounds.items()}
     # Landscape at the optimal T_a, for the picture only, in a window around the search path.
     hist = {k: np.asarray(v) for k, v in res.history.items()}
     d_lo, d_hi = bounds["delta"]
