@@ -25,6 +25,7 @@ inverted, the passive branch of eq. (23) has zero gradient) and where rates unde
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
@@ -92,8 +93,8 @@ def spin_model(
     r"""The `SpinGas` of eq. (17)-(19) with `params` overriding the keyword values.
 
     **Arguments:**
-    - `params`: dict with `T_a`, `T_m`, `delta` (required, here or ... nowhere else: they have
-      no default) and optionally `omega_s`, `E_R`, `density`, `coupling`, `gamma_tilde`.
+    - `params`: dict with `T_a`, `T_m`, `delta` (required) and optionally `omega_s`, `E_R`,
+      `density`, `coupling`, `gamma_tilde`.
     - `J`: spin quantum number (static).
     - `omega_s`, `E_R`, `density`, `coupling`, `gamma_tilde`: values for those not in
       `params`. Exactly one rate scale: `gamma_tilde`, or `density` and `coupling`
@@ -101,6 +102,11 @@ def spin_model(
 
     **Returns:** a `SpinGas`.
     """
+    _check_params(params)
+    return SpinGas(J, **_resolve(params, omega_s, E_R, density, coupling, gamma_tilde))
+
+
+def _check_params(params):
     if not isinstance(params, Mapping):
         raise TypeError(
             f"params must be a dict of physical parameters, got {type(params).__name__}"
@@ -111,16 +117,20 @@ def spin_model(
     missing = [k for k in ("T_a", "T_m", "delta") if k not in params]
     if missing:
         raise ValueError(f"params must contain T_a, T_m and delta; missing {missing}")
-    kw = {"omega_s": omega_s, "E_R": E_R}
+
+
+def _resolve(params, omega_s, E_R, density, coupling, gamma_tilde) -> dict:
+    """The `SpinGas` keyword values: `params` entries over the fixed ones."""
+    values = {"omega_s": omega_s, "E_R": E_R}
     if "gamma_tilde" in params or (gamma_tilde is not None and "density" not in params):
-        kw["gamma_tilde"] = params.get("gamma_tilde", gamma_tilde)
+        values["gamma_tilde"] = params.get("gamma_tilde", gamma_tilde)
     else:
-        kw["density"] = params.get("density", density)
-        kw["coupling"] = params.get("coupling", coupling)
-    for k in ("omega_s", "E_R"):
+        values["density"] = params.get("density", density)
+        values["coupling"] = params.get("coupling", coupling)
+    for k in ("omega_s", "E_R", "T_a", "T_m", "delta"):
         if k in params:
-            kw[k] = params[k]
-    return SpinGas(J, T_a=params["T_a"], T_m=params["T_m"], delta=params["delta"], **kw)
+            values[k] = params[k]
+    return values
 
 
 def _as_float(x):
@@ -131,8 +141,8 @@ def _as_float(x):
 
 
 @eqx.filter_jit
-def _solve(model: SpinGas, ts: Float[Array, " n"], opts: _Options):
-    """Ergotropy and energy at `ts` for the spin starting in its ground state at `ts[0]`."""
+def _solve(model: SpinGas, ts: Float[Array, " n"], opts: _Options) -> Float[Array, "2 n"]:
+    """`[W(ts), E(ts)]` for the spin starting in its ground state at `ts[0]`."""
     p0 = jnp.zeros(model.dim, dtype=ts.dtype).at[0].set(1.0)
     res = evolve(
         model,
@@ -144,30 +154,61 @@ def _solve(model: SpinGas, ts: Float[Array, " n"], opts: _Options):
         observables_only=True,
         adjoint=opts.adjoint(),
     )
-    return res.ergotropy, res.energy
+    # One output array: every functional then pulls back a dense cotangent through the same
+    # compiled reverse pass, whichever of W and E it uses.
+    return jnp.stack([res.ergotropy, res.energy])
 
 
-def _times_from_zero(ts) -> tuple[Array, bool]:
-    """`[0, *ts]` unless `ts[0]` is concretely 0; returns the grid and whether 0 was prepended."""
+def _times_from_zero(ts) -> Array:
+    """`[t_start, *ts]`: the grid the solve runs on, starting from the ground state.
+
+    `t_start = 0` when `ts[0] > 0`. When `ts[0] == 0` (which may only be known at run time)
+    the solve starts a vanishing moment earlier, at `-1e-30`, so the grid stays strictly
+    increasing and the state at `ts[0] = 0` is the ground state to all digits. One grid
+    shape for both cases: no recompilation, and the same graph traced or concrete.
+    """
     ts = _as_float(ts)
     if ts.ndim != 1 or ts.shape[0] < 1:
         raise ValueError(f"ts must be a non-empty 1-D array of times, got shape {ts.shape}")
     if is_concrete(ts):
         a = np.asarray(ts)
         if not np.all(np.isfinite(a)) or a[0] < 0 or np.any(np.diff(a) <= 0):
-            raise ValueError(f"ts must be finite, >= 0 and strictly increasing, got {a[:5]}...")
-        if a[0] == 0:
-            return ts, False
-    return jnp.concatenate([jnp.zeros(1, ts.dtype), ts]), True
+            raise ValueError(f"ts must be finite, >= 0 and strictly increasing, got {a[:5]}")
+    start = jnp.where(ts[0] > 0, jnp.zeros((), ts.dtype), jnp.full((), -1e-30, ts.dtype))
+    return jnp.concatenate([start[None], ts])
 
 
 def _trajectory(params, ts, kw, opts):
-    model = spin_model(params, **kw)
-    grid, prepended = _times_from_zero(ts)
-    w, e = _solve(model, grid, opts)
-    if prepended:
-        w, e = w[1:], e[1:]
-    return w, e
+    """`(W(ts), E(ts))` from the ground state at t = 0, all inputs canonicalised.
+
+    Every float input (model parameters and times) is packed into one vector and sliced back.
+    Under `jvp` or `vmap` all of them then carry a tangent or a batch axis as soon as one does,
+    so the solve's transformed graph does not depend on which parameters are differentiated or
+    batched, and every functional with the same number of times reuses one compilation.
+    """
+    _check_params(params)
+    grid = _times_from_zero(ts)
+    kw = dict(kw)
+    J = kw.pop("J")
+    values = _resolve(params, **kw)
+    names = [k for k, v in values.items() if v is not None]
+    scalars = []
+    for k in names:
+        v = values[k]
+        if not isinstance(v, jax.Array | np.ndarray | float | int | np.floating | np.integer):
+            raise TypeError(f"{k} must be a real number, got {type(v).__name__}")
+        v = _as_float(v)
+        if v.ndim != 0:
+            raise ValueError(
+                f"{k} must be a scalar (vmap the functional for many values), got shape {v.shape}"
+            )
+        scalars.append(v)
+    packed = jnp.concatenate([jnp.stack(scalars), grid])
+    n = len(names)
+    unpacked = {k: packed[i] for i, k in enumerate(names)}
+    model = SpinGas(J, **unpacked)
+    we = _solve(model, packed[n:], opts)
+    return we[0, 1:], we[1, 1:]
 
 
 def _smooth_max(x, temperature):
@@ -214,7 +255,7 @@ def ergotropy_trajectory(
 
     **Arguments:**
     - `params`: physical parameters (dict, see `spin_model`); differentiable.
-    - `ts`: times $t_i \ge 0$, strictly increasing, in $\hbar/E_R$ (under tracing $t_0 > 0$).
+    - `ts`: times $t_i \ge 0$, strictly increasing, in $\hbar/E_R$.
     """
     opts = _options(rtol, atol, max_steps, mode, checkpoints)
     w, _ = _trajectory(params, ts, _kw(J, omega_s, E_R, density, coupling, gamma_tilde), opts)
@@ -255,13 +296,11 @@ energy_trajectory.__doc__ += _DOC_KW + "\n    **Returns:** $E(t_i)$, shape `(n,)
 
 
 def _at(params, t, kw, opts):
-    t = check_real("t", t, positive=True)
-    t = _as_float(t)
+    t = _as_float(check_real("t", t, positive=True))
     if t.ndim != 0:
         raise ValueError(f"t must be a scalar time, got shape {t.shape}; use *_trajectory")
-    grid = jnp.stack([jnp.zeros((), t.dtype), t])
-    w, e = _solve(spin_model(params, **kw), grid, opts)
-    return w[1], e[1], t
+    w, e = _trajectory(params, t[None], kw, opts)
+    return w[0], e[0], t
 
 
 def ergotropy_at(
@@ -458,14 +497,19 @@ def max_charging_power(
 max_charging_power.__doc__ += _DOC_KW + "\n    **Returns:** the (smooth) maximum power.\n"
 
 
-def value_and_grad(fn: Callable[..., Any], *, mode: Mode = "reverse") -> Callable[..., Any]:
+def value_and_grad(
+    fn: Callable[..., Any], *, mode: Mode = "reverse", jit: bool = True
+) -> Callable[..., Any]:
     r"""`(params, *args, **kwargs) -> (fn(params, ...), d fn / d params)` in the chosen mode.
 
     For a scalar functional of this module. `mode="reverse"`: `jax.value_and_grad` through
     the checkpointed reverse-mode adjoint (cost independent of the number of parameters,
     memory bounded by `checkpoints`). `mode="forward"`: `jax.jacfwd` with
     `diffrax.ForwardMode` (one tangent per parameter, no tape; cheaper for a few
-    parameters). The gradient has the structure of `params`.
+    parameters). The gradient has the structure of `params`. `jit=True` (default) compiles
+    the whole transformed call once per argument structure; `jit=False` transforms eagerly
+    (the solve inside stays compiled, and is shared with other functionals: fewer
+    compilations, more Python overhead per call).
 
     ```python
     vg = value_and_grad(ergotropy_at, mode="forward")
@@ -474,14 +518,21 @@ def value_and_grad(fn: Callable[..., Any], *, mode: Mode = "reverse") -> Callabl
     """
     if mode not in ("reverse", "forward"):
         raise ValueError(f"mode must be 'reverse' or 'forward', got {mode!r}")
+    return _value_and_grad(fn, mode, bool(jit))
 
-    @eqx.filter_jit
+
+@functools.lru_cache(maxsize=64)
+def _value_and_grad(fn, mode, jit):
+    # Cached: the same (fn, mode) returns the same jitted wrapper, so it compiles once.
     def transformed(params, args, kwargs):
         f = lambda p: fn(p, *args, **kwargs, mode=mode)
         if mode == "reverse":
             return jax.value_and_grad(f)(params)
         grad, value = jax.jacfwd(lambda p: (f(p),) * 2, has_aux=True)(params)
         return value, grad
+
+    if jit:
+        transformed = eqx.filter_jit(transformed)
 
     def wrapped(params, *args, **kwargs):
         if "mode" in kwargs:

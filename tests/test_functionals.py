@@ -1,0 +1,268 @@
+"""Trajectory functionals: values against SciPy's expm, gradients against finite differences.
+
+The reference dynamics is written here from scratch: the tridiagonal birth-death generator of
+eq. (11) for the spin of eq. (18), exponentiated densely (SciPy for values, `jax.scipy` for an
+independent autodiff path), with the ergotropy of eq. (23) by sorting.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.linalg
+
+import jaxcoll
+from jaxcoll._functionals import (
+    charging_power,
+    energy_trajectory,
+    ergotropy_at,
+    ergotropy_trajectory,
+    final_energy,
+    max_charging_power,
+    max_ergotropy,
+    spin_model,
+    value_and_grad,
+)
+
+J = 3
+TIGHT = dict(rtol=1e-10, atol=1e-12)  # tighter hits round-off in the step control
+NAMES = ("T_a", "T_m", "delta", "omega_s", "density", "coupling", "t")
+# Inverted and still charging at t = 20 (W ~ 2.8 of at most 6): every functional is smooth here.
+THETA = np.array([2.0, 0.3, 1.0, 1.0, 0.01, 1.0, 20.0])
+
+
+def _split(theta):
+    params = dict(zip(NAMES[:-1], (theta[i] for i in range(6)), strict=True))
+    return params, theta[6]
+
+
+# --- independent reference -------------------------------------------------------------------
+
+
+def _generator_np(gp, gm, j=J):
+    d = int(2 * j) + 1
+    m = np.arange(d) - j
+    c2 = (j - m[:-1]) * (j + m[:-1] + 1.0)
+    i = np.arange(d - 1)
+    L = np.zeros((d, d))
+    L[i + 1, i] += gp * c2
+    L[i, i] -= gp * c2
+    L[i, i + 1] += gm * c2
+    L[i + 1, i + 1] -= gm * c2
+    return L, m
+
+
+def reference(theta, j=J):
+    """W(t), E(t) by scipy.linalg.expm of the population generator (rates from eq. 19)."""
+    params, t = _split(theta)
+    gp, gm = (float(r) for r in spin_model(params, J=j).rates())
+    L, m = _generator_np(gp, gm, j)
+    p = scipy.linalg.expm(L * t)[:, 0]
+    e = params["omega_s"] * m
+    return e @ p - e @ np.sort(p)[::-1], e @ p
+
+
+def reference_jax(theta, j=J):
+    """The same in JAX (dense expm): an autodiff path independent of `evolve`."""
+    params, t = _split(theta)
+    gp, gm = spin_model(params, J=j).rates()
+    d = int(2 * j) + 1
+    m = jnp.arange(d, dtype=float) - j
+    c2 = (j - m[:-1]) * (j + m[:-1] + 1.0)
+    L = (
+        jnp.diag(gp * c2, -1)
+        + jnp.diag(gm * c2, 1)
+        - jnp.diag(gp * jnp.concatenate([c2, jnp.zeros(1)]))
+        - jnp.diag(gm * jnp.concatenate([jnp.zeros(1), c2]))
+    )
+    p = jax.scipy.linalg.expm(L * t)[:, 0]
+    e = params["omega_s"] * m
+    return e @ p - e @ jnp.sort(p)[::-1]
+
+
+# --- every functional, one gradient path each ------------------------------------------------
+# Eager transforms (no outer jit): the solve inside is jitted on its own, and functionals with
+# the same number of save times share its compilations (`_trajectory` canonicalises inputs).
+
+
+def _functional(i, theta, mode="reverse"):
+    params, t = _split(theta)
+    kw = dict(J=J, mode=mode, **TIGHT)
+    if i == 0:
+        return ergotropy_at(params, t, **kw)
+    if i == 1:
+        return charging_power(params, t, **kw)
+    if i == 2:
+        return final_energy(params, t, **kw)
+    if i == 3:
+        return max_ergotropy(params, (0.5 * t, t), n_times=5, temperature=0.3, **kw)
+    if i == 4:
+        return max_ergotropy(params, (0.5 * t, t), n_times=5, **kw)
+    return max_charging_power(params, t, n_times=5, **kw)
+
+
+N_FUNCTIONALS = 6
+
+
+def _central_differences(f, theta, rel_step=1e-5):
+    h = rel_step * np.maximum(np.abs(theta), 1e-2)
+    grad = np.zeros(theta.size)
+    for k in range(theta.size):
+        up, dn = theta.copy(), theta.copy()
+        up[k] += h[k]
+        dn[k] -= h[k]
+        grad[k] = (float(f(jnp.asarray(up))) - float(f(jnp.asarray(dn)))) / (2 * h[k])
+    return grad
+
+
+@pytest.fixture(scope="module")
+def fd_jacobian():
+    return np.stack(
+        [
+            _central_differences(lambda th, i=i: _functional(i, th), THETA)
+            for i in range(N_FUNCTIONALS)
+        ]
+    )
+
+
+def test_values_match_scipy_expm():
+    w, e = reference(THETA)
+    vals = np.array([float(_functional(i, jnp.asarray(THETA))) for i in range(N_FUNCTIONALS)])
+    np.testing.assert_allclose(vals[0], w, rtol=1e-9)
+    np.testing.assert_allclose(vals[1], w / THETA[6], rtol=1e-9)
+    np.testing.assert_allclose(vals[2], e, rtol=1e-9)
+    ts = np.linspace(0.5 * THETA[6], THETA[6], 5)
+    ws = np.array([reference(np.r_[THETA[:6], t])[0] for t in ts])
+    tau = 0.3
+    np.testing.assert_allclose(vals[3], tau * np.log(np.sum(np.exp(ws / tau))), rtol=1e-9)
+    np.testing.assert_allclose(vals[4], ws.max(), rtol=1e-9)
+    assert ws.max() <= vals[3] <= ws.max() + tau * np.log(ws.size)
+    tp = THETA[6] * np.arange(1, 6) / 5
+    pw = np.array([reference(np.r_[THETA[:6], t])[0] / t for t in tp])
+    np.testing.assert_allclose(vals[5], pw.max(), rtol=1e-9)
+    assert vals[0] > 1.0  # the test point is inverted
+
+
+def _params6(theta=THETA):
+    return dict(zip(NAMES[:-1], (float(x) for x in theta[:6]), strict=True))
+
+
+# Reverse mode: every functional, all 7 inputs (t included). Forward mode: the single-time
+# functionals in the 6 model parameters (the windowed ones differ only in the plain-JAX
+# reduction after the same solve, and each further solve graph costs a compilation).
+def test_gradients_match_finite_differences_reverse(fd_jacobian):
+    for i in range(N_FUNCTIONALS):
+        jac = np.asarray(jax.grad(lambda th, i=i: _functional(i, th))(jnp.asarray(THETA)))
+        # 1e-5 relative; entries tiny against the row's largest only to 1e-6 of it
+        scale = np.abs(fd_jacobian[i]).max()
+        np.testing.assert_allclose(jac, fd_jacobian[i], rtol=1e-5, atol=1e-6 * scale)
+        if i == 0:  # and against autodiff through the dense matrix exponential
+            ref = np.asarray(jax.grad(reference_jax)(jnp.asarray(THETA)))
+            np.testing.assert_allclose(jac, ref, rtol=1e-7, atol=1e-9 * np.abs(ref).max())
+
+
+def test_gradients_match_finite_differences_forward(fd_jacobian):
+    t = THETA[6]
+    kw = dict(J=J, mode="forward", **TIGHT)
+    for i, fn in enumerate((ergotropy_at, charging_power, final_energy)):
+        g = jax.jacfwd(lambda p, fn=fn: fn(p, t, **kw))(_params6())
+        jac = np.array([g[k] for k in NAMES[:-1]])
+        scale = np.abs(fd_jacobian[i]).max()
+        np.testing.assert_allclose(jac, fd_jacobian[i, :6], rtol=1e-5, atol=1e-6 * scale)
+
+
+def test_value_and_grad_modes_agree():
+    t = THETA[6]
+    params3 = {k: float(THETA[i]) for i, k in enumerate(("T_a", "T_m", "delta"))}
+    kw = dict(J=J, density=0.01, coupling=1.0, **TIGHT)
+    v_r, g_r = value_and_grad(ergotropy_at, mode="reverse")(params3, t, **kw)  # jitted
+    v_f, g_f = value_and_grad(ergotropy_at, mode="forward", jit=False)(_params6(), t, J=J, **TIGHT)
+    np.testing.assert_allclose(v_r, v_f, rtol=1e-12)
+    ref = jax.grad(reference_jax)(jnp.asarray(THETA))
+    for i, k in enumerate(NAMES[:-1]):
+        np.testing.assert_allclose(g_f[k], ref[i], rtol=1e-7)
+        if k in g_r:
+            np.testing.assert_allclose(g_r[k], g_f[k], rtol=1e-8)
+
+
+def test_vmap_of_grad_and_grad_of_vmap():
+    kw = dict(J=J, density=0.01, coupling=1.0, **TIGHT)
+    T_m = jnp.asarray([0.2, 0.3, 0.5, 2.0])  # the last one does not invert: W = 0
+
+    def w(T_a, T_m, delta):
+        return ergotropy_at({"T_a": T_a, "T_m": T_m, "delta": delta}, 20.0, **kw)
+
+    vg = jax.vmap(jax.grad(w, argnums=(0, 1, 2)), in_axes=(None, 0, None))(2.0, T_m, 1.0)
+    gv = jax.grad(lambda tm: jnp.sum(jax.vmap(w, in_axes=(None, 0, None))(2.0, tm, 1.0)))(T_m)
+    np.testing.assert_allclose(vg[1], gv, rtol=1e-10, atol=1e-14)
+    for i, tm in enumerate(np.asarray(T_m)):
+        th = np.r_[2.0, tm, 1.0, 1.0, 0.01, 1.0, 20.0]
+        ref = np.asarray(jax.grad(reference_jax)(jnp.asarray(th)))
+        got = np.array([vg[0][i], vg[1][i], vg[2][i]])
+        np.testing.assert_allclose(got, ref[:3], rtol=1e-6, atol=1e-10)
+        for k in range(3):  # central differences too
+            h = 1e-5 * abs(th[k])
+            up, dn = th.copy(), th.copy()
+            up[k] += h
+            dn[k] -= h
+            fd = (reference(up)[0] - reference(dn)[0]) / (2 * h)
+            assert abs(got[k] - fd) <= 1e-5 * max(abs(fd), 1e-3)
+    assert np.all(np.asarray(vg[1])[-1] == 0.0)
+
+
+def test_finite_gradients_where_w_is_zero_and_rates_underflow():
+    kw = dict(J=J, density=0.01, coupling=1.0, **TIGHT)
+    cases = [
+        ({"T_a": 1.0, "T_m": 1.0, "delta": 1.0}, 20.0),  # gas in equilibrium: never inverted
+        ({"T_a": 2.0, "T_m": 0.3, "delta": 1.0}, 2.0),  # inverting gas, but too early
+        ({"T_a": 1.0, "T_m": 0.05, "delta": 500.0}, 20.0),  # both rates underflow to 0
+        ({"T_a": 1e3, "T_m": 1e-3, "delta": 1e3}, 20.0),  # extreme corner
+    ]
+    for params, t in cases:
+        v, g = value_and_grad(ergotropy_at, mode="reverse")(params, t, **kw)
+        assert np.isfinite(v) and all(np.isfinite(x) for x in g.values()), (params, g)
+        p6 = {**params, "omega_s": 1.0, "density": 0.01, "coupling": 1.0}
+        for fn in (ergotropy_at, final_energy):
+            v, g = value_and_grad(fn, mode="forward", jit=False)(p6, t, J=J, **TIGHT)
+            assert np.isfinite(v) and all(np.isfinite(x) for x in g.values()), (p6, g)
+        g = jax.grad(lambda p, t=t: final_energy(p, t, **kw))(params)
+        assert all(np.isfinite(x) for x in g.values()), (params, g)
+        assert float(ergotropy_at(params, t, **kw)) <= 1e-12
+    m = spin_model(cases[2][0], J=J, density=0.01, coupling=1.0)
+    assert all(float(r) == 0.0 for r in m.rates())  # the underflow case really underflows
+
+
+def test_trajectory_matches_pointwise():
+    params, _ = _split(THETA)
+    ts = np.array([2.0, 5.0, 10.0, 15.0, 20.0])
+    w = ergotropy_trajectory(params, ts, J=J, **TIGHT)
+    ref = [reference(np.r_[THETA[:6], t])[0] for t in ts]
+    np.testing.assert_allclose(w, ref, rtol=1e-9, atol=1e-12)
+    e = energy_trajectory(params, ts, J=J, **TIGHT)
+    np.testing.assert_allclose(e, [reference(np.r_[THETA[:6], t])[1] for t in ts], rtol=1e-9)
+    # a grid starting at t = 0: W(0) = 0, E(0) = -J omega_s
+    ts0 = np.r_[0.0, ts[1:]]
+    w0 = ergotropy_trajectory(params, ts0, J=J, **TIGHT)
+    np.testing.assert_allclose(w0, np.r_[0.0, w[1:]], rtol=1e-12, atol=1e-14)
+    e0 = energy_trajectory(params, ts0, J=J, **TIGHT)
+    np.testing.assert_allclose(e0, np.r_[-J, e[1:]], rtol=1e-12)
+
+
+def test_input_errors():
+    p = {"T_a": 2.0, "T_m": 0.3, "delta": 1.0}
+    kw = dict(J=J, density=0.01, coupling=1.0)
+    with pytest.raises(ValueError, match="unknown keys"):
+        ergotropy_at({**p, "temp": 1.0}, 1.0, **kw)
+    with pytest.raises(ValueError, match="delta"):
+        ergotropy_at({"T_a": 2.0, "T_m": 0.3}, 1.0, **kw)
+    with pytest.raises(ValueError, match="mode"):
+        ergotropy_at(p, 1.0, mode="sideways", **kw)
+    with pytest.raises(ValueError, match="t must"):
+        ergotropy_at(p, -1.0, **kw)
+    with pytest.raises(ValueError, match="T_m"):
+        ergotropy_at({**p, "T_m": -0.3}, 1.0, **kw)
+    with pytest.raises(ValueError, match="ts must"):
+        ergotropy_trajectory(p, [2.0, 1.0], **kw)
+    with pytest.raises(ValueError, match="rate scale"):
+        ergotropy_at(p, 1.0, J=J)
+    assert isinstance(spin_model(p, **kw), jaxcoll.SpinGas)
