@@ -498,6 +498,15 @@ def _add_rate_scale_args(p):
     p.add_argument("--coupling", type=_finite("--coupling"), default=None, help="V0 / E_R")
 
 
+def _version():
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("jaxcoll")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "unknown"
+
+
 def _build_parser():
     parser = _Parser(
         prog="jaxcoll",
@@ -506,6 +515,7 @@ def _build_parser():
         "E_R, times in hbar/E_R.",
         allow_abbrev=False,
     )
+    parser.add_argument("--version", action="version", version=f"jaxcoll {_version()}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
     p = sub.add_parser(

@@ -191,6 +191,13 @@ def test_help(capsys, cmd):
     assert "usage: jaxcoll " + cmd in capsys.readouterr().out
 
 
+def test_version(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out.startswith("jaxcoll ")
+
+
 # --- subcommands against references --------------------------------------------------------------
 
 
