@@ -137,48 +137,46 @@ def _check_bounds(name, b, *, positive):
     return lo, hi
 
 
+_FIXED = ("omega_s", "density", "coupling", "E_R")
+
+
 class _Problem(eqx.Module):
-    """Objective and energy of one parameter point (a dict of T_a, T_m, delta)."""
+    """Objective, energy and ergotropy at one point. Static only, hence hashable: scans and
+    gradients of equal settings share their compilations across calls."""
 
     J: float = eqx.field(static=True)
     objective: str = eqx.field(static=True)
     n_times: int = eqx.field(static=True)
     opts: Any = eqx.field(static=True)
     t_final: float = eqx.field(static=True)
-    fixed: dict
-
-    def kw(self):
-        f = self.fixed
-        return dict(
-            J=self.J,
-            E_R=f["E_R"],
-            omega_s=f["omega_s"],
-            density=f["density"],
-            coupling=f["coupling"],
-            gamma_tilde=None,
-        )
 
     @staticmethod
-    def params(x):
-        return dict(zip(_NAMES, (x[..., i] for i in range(3)), strict=True))
+    def point(x, fixed):
+        """A full parameter point from `x = (T_a, T_m, delta)` and the fixed values."""
+        return dict(zip(_NAMES, (x[..., i] for i in range(3)), strict=True)) | dict(fixed)
 
     def __call__(self, p):
-        """`(objective, E(t_f), W(t_f))` at the point `p` (dict of T_a, T_m, delta)."""
-        kw = self.kw()
+        """`(objective, E(t_f), W(t_f))` at `p` (dict of T_a, T_m, delta and `_FIXED`)."""
+        params = {k: p[k] for k in (*_NAMES, "omega_s", "density", "coupling", "E_R")}
+        kw = dict(J=self.J, omega_s=1.0, E_R=1.0, density=None, coupling=None, gamma_tilde=None)
         if self.objective == "ergotropy":
             ts = jnp.full((1,), self.t_final)
-            w, e = _trajectory(p, ts, kw, self.opts)
+            w, e = _trajectory(params, ts, kw, self.opts)
             return w[0], e[0], w[0]
         ts = self.t_final * jnp.arange(1, self.n_times + 1, dtype=float) / self.n_times
-        w, e = _trajectory(p, ts, kw, self.opts)
+        w, e = _trajectory(params, ts, kw, self.opts)
         return jnp.max(w / ts), e[-1], w[-1]
 
+    def times(self):
+        return self.t_final * np.arange(1, self.n_times + 1) / self.n_times
 
-def _batched_value_and_grad(problem: _Problem, mode: str):
-    """`x (k, 3) -> (value, energy, W, d value/dx, d energy/dx)` for k points, jitted once."""
+
+@eqx.filter_jit
+def _evaluate(problem: _Problem, mode: str, x, fixed):
+    """`(value, energy, W, d value/dx, d energy/dx)` at a batch of points `x` `(k, 3)`."""
 
     def f(x):
-        v, e, w = problem(problem.params(x))
+        v, e, w = problem(problem.point(x, fixed))
         ve = jnp.stack([v, e])
         return ve, (ve, w)
 
@@ -188,7 +186,7 @@ def _batched_value_and_grad(problem: _Problem, mode: str):
         j, (ve, w) = transform(f, has_aux=True)(x)
         return ve[0], ve[1], w, j[0], j[1]
 
-    return jax.jit(jax.vmap(one))
+    return jax.vmap(one)(x)
 
 
 def optimize_ergotropy(
@@ -269,9 +267,7 @@ def optimize_ergotropy(
         "coupling": jnp.asarray(float(coupling)),
         "E_R": jnp.asarray(float(E_R)),
     }
-    problem = _Problem(
-        J, objective, int(n_times), _options(rtol, atol, 16384, mode, None), t_final, fixed
-    )
+    problem = _Problem(J, objective, int(n_times), _options(rtol, atol, 16384, mode, None), t_final)
     lo = jnp.asarray([bounds[k][0] for k in _NAMES])
     hi = jnp.asarray([bounds[k][1] for k in _NAMES])
     n_eval = 0
@@ -279,21 +275,28 @@ def optimize_ergotropy(
     # 1. Coarse scan.
     axes = {k: np.linspace(*bounds[k], n) for k, n in zip(_NAMES, sp, strict=True)}
     pts = grid(**axes)
+    n_pts = pts["T_a"].size
+    pts = pts | {k: np.full(n_pts, float(v)) for k, v in fixed.items()}
     values, energies, _ = scan(problem, pts, chunk_size=512, progress=progress, shard=True)
     n_eval += values.size
-    order = np.lexsort((-energies, -values))  # by value, ties (e.g. all zero) by energy
+    # W below w_floor is round-off (a passive state can come out at +1e-16), i.e. zero.
+    w_floor = 1e-10 * J * float(omega_s)
+    if objective == "power":
+        w_floor /= t_final / int(n_times)  # the floor on W / t_i, t_i >= t_f / n
+    ranked = np.where(values > w_floor, values, 0.0)
+    order = np.lexsort((-energies, -ranked))  # by value, ties (e.g. all zero) by energy
     scan_best = {k: float(pts[k][order[0]]) for k in _NAMES} | {"value": float(values[order[0]])}
-    scan_info = dict(pts) | {"value": values, "energy": energies, "best": scan_best}
+    scan_info = {k: pts[k] for k in _NAMES} | {"value": values, "energy": energies}
+    scan_info["best"] = scan_best
 
     # One compiled function serves Adam, the polish and the final report: values, energies and
     # their gradients in the physical coordinates x = (T_a, T_m, delta) for a batch of points.
-    evaluate = _batched_value_and_grad(problem, mode)
     lo_np, hi_np = np.asarray(lo), np.asarray(hi)
     span = hi_np - lo_np
     scale = J * float(omega_s)  # objectives are optimised in units of J omega_s
 
     def run_batch(x):
-        out = evaluate(jnp.asarray(x))
+        out = _evaluate(problem, mode, jnp.asarray(x), fixed)
         return jax.tree.map(np.asarray, out)
 
     # 2. Multi-start Adam in u-space, x = lo + (hi - lo) sigmoid(u): bounds hold by construction.
@@ -307,7 +310,7 @@ def optimize_ergotropy(
     state = opt.init(jnp.asarray(u))
     hist = {k: [] for k in ("phase", "value", *_NAMES)}
     starts_hist = []
-    use_energy = bool(values.max() <= 0)
+    use_energy = bool(values.max() <= w_floor)
     best_x, best_v = None, -math.inf
     bar = None
     if progress and steps:
@@ -319,7 +322,7 @@ def optimize_ergotropy(
         x = lo_np + span * sig
         val, energy, _, g_val, g_energy = run_batch(x)
         n_eval += n_starts
-        if use_energy and val.max() > 0:
+        if use_energy and val.max() > w_floor:
             # Surrogate phase over: some start is inverted, climb the ergotropy from now on.
             use_energy = False
             state = opt.init(jnp.asarray(u))
@@ -335,8 +338,9 @@ def optimize_ergotropy(
             best_v, best_x = float(val[j]), x[j]
         # Chain rule to u; Adam minimises, so descend on -target / scale.
         g_u = -g_target * (span * sig * (1.0 - sig)) / scale
-        upd, state = opt.update(jnp.asarray(g_u), state)
-        u = np.asarray(optax.apply_updates(jnp.asarray(u), upd))
+        with jax.numpy_dtype_promotion("standard"):  # optax mixes int step counts and floats
+            upd, state = opt.update(jnp.asarray(g_u), state)
+            u = np.asarray(optax.apply_updates(jnp.asarray(u), upd))
         if bar is not None:
             bar.update(1)
             bar.set_postfix(value=f"{val[i]:.6g}")
@@ -350,7 +354,7 @@ def optimize_ergotropy(
         x_best, v_best = best_x, best_v
 
     # 3. L-BFGS-B polish in normalised box coordinates z in [0, 1]^3 (lands on active bounds).
-    if polish_iterations and v_best > 0:
+    if polish_iterations and v_best > w_floor:
         from scipy.optimize import minimize
 
         cache = {}
@@ -396,8 +400,10 @@ def optimize_ergotropy(
         else:
             active[name] = None
     if objective == "power":
-        ts = t_final * np.arange(1, problem.n_times + 1) / problem.n_times
-        w_ts, _ = _trajectory(problem.params(jnp.asarray(x_best)), ts, problem.kw(), problem.opts)
+        ts = problem.times()
+        p_best = problem.point(jnp.asarray(x_best), fixed)
+        kw = dict(J=J, omega_s=1.0, E_R=1.0, density=None, coupling=None, gamma_tilde=None)
+        w_ts, _ = _trajectory(p_best, ts, kw, problem.opts)
         t_best = float(ts[int(np.argmax(np.asarray(w_ts) / ts))])
         power = v_final
     else:
