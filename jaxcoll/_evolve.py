@@ -33,12 +33,17 @@ from ._model import CollisionalModel
 from ._observables import (
     energy_operator,
     ergotropy,
-    ergotropy_populations,
     shannon_entropy,
     von_neumann_entropy,
 )
 from ._rates import spin_rates
-from ._solver import DenseOperator, Rosenbrock, TridiagonalOperator
+from ._solver import (
+    AbstractStructuredOperator,
+    DenseOperator,
+    PartitionedTridiagonalOperator,
+    Rosenbrock,
+    TridiagonalOperator,
+)
 from ._spin import SpinGas, from_bands, to_bands
 from ._states import validate_state
 from ._validation import check_spin, is_concrete
@@ -85,24 +90,33 @@ class EvolveResult(eqx.Module):
 
 class _SpinLadder(eqx.Module):
     """The spin population sector in the units of Fig. 2: rates `spin_rates(D, A, alpha)`
-    (time in $1/\\tilde\\Gamma$), energies in units of $\\omega_S$."""
+    (time in $1/\\tilde\\Gamma$), energies $m$ in units of $\\omega_S$.
+
+    `m` is an array leaf rather than a constant so that XLA does not fold work on it (a sort
+    of $2\\times 10^6$ constants would take minutes to compile).
+    """
 
     J: float = eqx.field(static=True)
     D: Float[Array, ""]
     A: Float[Array, ""]
     alpha: Float[Array, ""]
+    m: Float[Array, " d"]
 
     @property
     def dim(self) -> int:
         return int(round(2 * self.J)) + 1
 
+    @property
+    def omega_s(self):
+        return jnp.ones((), dtype=self.m.dtype)
+
     def energies(self):
-        return jnp.arange(self.dim, dtype=jnp.result_type(float)) - self.J
+        return self.m
 
     def population_generator(self):
         gp, gm = spin_rates(self.D, self.A, self.alpha)
-        m = np.arange(self.dim - 1) - self.J
-        c2 = jnp.asarray((self.J - m) * (self.J + m + 1.0))
+        m = self.m[:-1]
+        c2 = (self.J - m) * (self.J + m + 1.0)
         z = jnp.zeros(1, dtype=c2.dtype)
         lower = gp * jnp.concatenate([z, c2])
         upper = gm * jnp.concatenate([c2, z])
@@ -146,53 +160,114 @@ def _unpack(X):
     return jax.lax.complex(re, lo - lo.T)
 
 
-class _Problem(eqx.Module):
-    """Everything the solve needs: the operator, the initial state and the save functions."""
+def _host_sort_descending(x):
+    # Timsort ("stable") is adaptive: populations are nearly unimodal along the ladder, so it
+    # runs in about linear time (0.5 ms against 13 ms for quicksort at d = 2e5).
+    return np.flip(np.sort(np.asarray(x), axis=-1, kind="stable"), axis=-1)
 
-    op: TridiagonalOperator | DenseOperator
+
+def _host_argsort_descending(x):
+    return np.argsort(-np.asarray(x), axis=-1, kind="stable").astype(np.int32)
+
+
+@jax.custom_jvp
+def _sort_descending_cpu(p):
+    return jax.pure_callback(
+        _host_sort_descending,
+        jax.ShapeDtypeStruct(p.shape, p.dtype),
+        p,
+        vmap_method="broadcast_all",
+    )
+
+
+@_sort_descending_cpu.defjvp
+def _sort_descending_cpu_jvp(primals, tangents):
+    (p,), (dp,) = primals, tangents
+    idx = jax.pure_callback(
+        _host_argsort_descending,
+        jax.ShapeDtypeStruct(p.shape, jnp.int32),
+        p,
+        vmap_method="broadcast_all",
+    )
+    return jnp.take_along_axis(p, idx, axis=-1), jnp.take_along_axis(dp, idx, axis=-1)
+
+
+def _sort_descending(p):
+    """`p` sorted in descending order along the last axis; differentiable.
+
+    On CPU the sort runs in NumPy through a callback (the permutation only when
+    differentiating): XLA's CPU sort is about 15 times slower (0.6 s against 0.04 s for
+    1000 rows of 2001) and would dominate the cost of ergotropy curves. Elsewhere (GPU) it
+    is `lax.sort`.
+    """
+
+    def default(p):
+        return jnp.flip(jnp.sort(p, axis=-1), axis=-1)
+
+    return jax.lax.platform_dependent(p, cpu=_sort_descending_cpu, default=default)
+
+
+def _ergotropy_sorted_levels(p, energies, e_asc):
+    r"""Eq. (23) with the levels sorted once in advance: $\sum_i \varepsilon_i P_i
+    - \sum_k P^\downarrow_k \varepsilon^\uparrow_k$ (equals `ergotropy_populations`)."""
+    w = jnp.sum(energies * p, axis=-1) - jnp.sum(_sort_descending(p) * e_asc, axis=-1)
+    return jnp.where(w > 0, w, jnp.zeros_like(w))
+
+
+def _tridiagonal_rmatvec(lower, diag, upper, x):
+    """$L^\\top x$ for a tridiagonal $L$ in gtsv convention, along the last axis."""
+    z = jnp.zeros_like(x[..., :1])
+    return (
+        diag * x
+        + jnp.concatenate([lower[..., 1:] * x[..., 1:], z], axis=-1)
+        + jnp.concatenate([z, upper[..., :-1] * x[..., :-1]], axis=-1)
+    )
+
+
+def _spin_operator(lower, diag, upper, method: str):
+    """The tridiagonal operator for `method`; `"auto"` picks by size (see `evolve`)."""
+    n = diag.shape[-1]
+    batch = int(np.prod(diag.shape[:-1], dtype=int))
+    if method == "auto":
+        if batch > 1:
+            method = "partition" if n * batch >= 4096 else "cyclic"
+        else:
+            method = "partition" if n >= _PARTITION_MIN else "cyclic"
+    if method == "partition":
+        return PartitionedTridiagonalOperator.from_natural(lower, diag, upper)
+    if method in ("cyclic", "lapack"):
+        return TridiagonalOperator(lower, diag, upper, method=method)
+    raise ValueError(f"method must be 'auto', 'partition', 'cyclic' or 'lapack', got {method!r}")
+
+
+# Chains at least this long use the partitioned Thomas sweep, shorter ones cyclic reduction
+# (measured crossover on CPU, see benchmarks/bench_populations.py).
+_PARTITION_MIN = 16384
+
+
+class _Problem(eqx.Module):
+    """Everything the solve needs: the operator, the initial state and the save functions.
+
+    `kind` is `"spin-pop"` (state `(d, 1)`), `"spin-full"` (coherence bands `(d, d, 2)`,
+    real and imaginary parts, rotating frame), `"dense-pop"` (`(d,)`) or `"dense-full"` (the
+    `d*d` real coordinates of a Hermitian matrix); `op.pack`/`op.unpack` convert to the
+    solver's layout.
+    """
+
+    op: AbstractStructuredOperator
     y0: Array
     model: eqx.Module
-    energies: Array
-    kind: str = eqx.field(static=True)  # "spin-pop", "spin-full", "dense-pop", "dense-full"
-
-    def observables(self, t, y):
-        del t
-        eps = self.energies.astype(y.dtype)
-        if self.kind in ("spin-pop", "dense-pop"):
-            p = y[..., 0] if self.kind == "spin-pop" else y
-            dp = self.op.mv(y)
-            dp = dp[..., 0] if self.kind == "spin-pop" else dp
-            return dict(
-                energy=jnp.sum(eps * p),
-                ergotropy=ergotropy_populations(p, eps),
-                entropy=shannon_entropy(p),
-                heat_current=jnp.sum(eps * dp),
-            )
-        if self.kind == "spin-full":
-            p = y[0, :, 0]
-            dp = self.op.mv(y[:1])[0, :, 0]  # band 0: populations (the rotation drops out)
-            rho = from_bands(jax.lax.complex(y[..., 0], y[..., 1]))  # rotating frame
-            h = jnp.diag(eps).astype(rho.dtype)
-            return dict(
-                energy=jnp.sum(eps * p),
-                ergotropy=ergotropy(rho, h),  # invariant under the rotation e^{-i h_S t}
-                entropy=von_neumann_entropy(rho),
-                heat_current=jnp.sum(eps * dp),
-            )
-        d = self.model.dim
-        rho = _unpack(y.reshape(d, d))
-        h_s = self.model.h_s.astype(rho.dtype)
-        return dict(
-            energy=energy_operator(rho, h_s),
-            ergotropy=ergotropy(rho, h_s),
-            entropy=von_neumann_entropy(rho),
-            heat_current=self.model.heat_current(rho).astype(y.dtype),
-        )
+    energies: Array  # levels in basis order
+    e_asc: Array  # levels sorted ascending
+    heat_weights: Array  # L^T energies on the population sector: dE/dt = w . P
+    kind: str = eqx.field(static=True)
 
     def state(self, t, t0, y):
-        """The stored state at time `t` (lab frame) from the solver's state `y`."""
+        """The state reported at time `t` (lab frame) from the solver's state `y`: populations
+        `(d,)` or a density matrix `(d, d)`."""
+        y = self.op.unpack(y)
         if self.kind == "spin-pop":
-            return y[..., 0]
+            return y[:, 0]
         if self.kind == "dense-pop":
             return y
         if self.kind == "spin-full":
@@ -204,6 +279,35 @@ class _Problem(eqx.Module):
             return from_bands(bands * rot[:, None])
         d = self.model.dim
         return _unpack(y.reshape(d, d))
+
+    def observables(self, state):
+        """Energy, ergotropy, entropy and heat current of one reported state."""
+        rdtype = jnp.real(state).dtype
+        eps = self.energies.astype(rdtype)
+        if self.kind in ("spin-pop", "dense-pop"):
+            p = state
+            return dict(
+                energy=jnp.sum(eps * p),
+                ergotropy=_ergotropy_sorted_levels(p, eps, self.e_asc.astype(rdtype)),
+                entropy=shannon_entropy(p),
+                heat_current=jnp.sum(self.heat_weights.astype(rdtype) * p),
+            )
+        if self.kind == "spin-full":
+            p = jnp.real(jnp.diagonal(state))
+            h = jnp.diag(eps).astype(state.dtype)
+            return dict(
+                energy=jnp.sum(eps * p),
+                ergotropy=ergotropy(state, h),
+                entropy=von_neumann_entropy(state),
+                heat_current=jnp.sum(self.heat_weights.astype(rdtype) * p),
+            )
+        h_s = self.model.h_s.astype(state.dtype)
+        return dict(
+            energy=energy_operator(state, h_s),
+            ergotropy=ergotropy(state, h_s),
+            entropy=von_neumann_entropy(state),
+            heat_current=self.model.heat_current(state).astype(rdtype),
+        )
 
 
 def _cast_model(model, dtype):
@@ -224,13 +328,16 @@ def _build(model, rho0, kind: str, dtype, method: str) -> _Problem:
     """Set up the problem for `model` (inside the jit)."""
     model = _cast_model(model, dtype)
     if isinstance(model, CollisionalModel):
+        eps = model.energies  # eigh: ascending
         if kind == "populations":
-            G = _cast(model.population_generator(), dtype)
+            G = model.population_generator()
             return _Problem(
                 op=DenseOperator(G),
                 y0=_cast(rho0, dtype),
                 model=model,
-                energies=model.energies,
+                energies=eps,
+                e_asc=eps,
+                heat_weights=G.T @ eps,
                 kind="dense-pop",
             )
         d = model.dim
@@ -239,32 +346,39 @@ def _build(model, rho0, kind: str, dtype, method: str) -> _Problem:
         images = (S @ B.reshape(d * d, d * d).T).T.reshape(d * d, d, d)  # L(B_k)
         L_real = jax.vmap(_pack)(images).reshape(d * d, d * d).T
         return _Problem(
-            op=DenseOperator(_cast(L_real, dtype)),
+            op=DenseOperator(L_real),
             y0=_cast(_pack(rho0).reshape(d * d), dtype),
             model=model,
-            energies=model.energies,
+            energies=eps,
+            e_asc=eps,
+            heat_weights=jnp.zeros_like(eps),
             kind="dense-full",
         )
+    eps = model.energies()
+    omega = jnp.asarray(model.omega_s)
+    e_asc = jnp.where(omega >= 0, eps, jnp.flip(eps))  # levels omega_s * m, no sort needed
     if kind == "populations":
         lo, di, up = model.population_generator()
-        op = TridiagonalOperator(lo, di, up, method=method)
-        return _Problem(
-            op=op.astype(dtype) if dtype is not None else op,
-            y0=_cast(rho0[:, None], dtype),
-            model=model,
-            energies=model.energies(),
-            kind="spin-pop",
-        )
-    lo, di, up = model.band_generators()
-    op = TridiagonalOperator(lo, di, up, method=method)
-    bands = to_bands(rho0)
-    y0 = jnp.stack([jnp.real(bands), jnp.imag(bands)], axis=-1)
+        op = _spin_operator(lo, di, up, method)
+        y0 = _cast(rho0[:, None], dtype)
+        spin_kind = "spin-pop"
+    else:
+        lo, di, up = model.band_generators()
+        op = _spin_operator(lo, di, up, method)
+        bands = to_bands(rho0)
+        y0 = _cast(jnp.stack([jnp.real(bands), jnp.imag(bands)], axis=-1), dtype)
+        spin_kind = "spin-full"
+    if spin_kind == "spin-full":
+        lo, di, up = lo[0], di[0], up[0]  # band 0 is the population sector
+    heat = _tridiagonal_rmatvec(lo, di, up, eps)
     return _Problem(
-        op=op.astype(dtype) if dtype is not None else op,
-        y0=_cast(y0, dtype),
+        op=op,
+        y0=op.pack(y0),
         model=model,
-        energies=model.energies(),
-        kind="spin-full",
+        energies=eps,
+        e_asc=e_asc,
+        heat_weights=heat,
+        kind=spin_kind,
     )
 
 
@@ -279,8 +393,8 @@ def _rms_norm(y):
 _NORMS = {"max": _max_norm, "rms": _rms_norm}
 
 
-@eqx.filter_jit
-def _solve(
+@eqx.debug.assert_max_traces(max_traces=None)  # counts traces, see the tests
+def _solve_traced(
     model,
     rho0,
     ts,
@@ -302,10 +416,8 @@ def _solve(
 
     def save(t, y, args):
         del args
-        out = problem.observables(t, y)
-        if not observables_only:
-            out["state"] = problem.state(t, t0, y)
-        return out
+        state = problem.state(t, t0, y)
+        return problem.observables(state) if observables_only else state
 
     sol = diffrax.diffeqsolve(
         diffrax.ODETerm(problem.op),
@@ -337,7 +449,15 @@ def _solve(
         sol.stats["num_accepted_steps"],
         sol.stats["num_rejected_steps"],
     )
-    return sol.ys, code, stats
+    if observables_only:
+        return sol.ys, code, stats
+    # All save points at once: one batched sort / eigendecomposition instead of n_t.
+    out = jax.vmap(problem.observables)(sol.ys)
+    out["state"] = sol.ys
+    return out, code, stats
+
+
+_solve = eqx.filter_jit(_solve_traced)
 
 
 def _messages(max_steps: int, rtol, atol) -> list[str]:
@@ -558,6 +678,9 @@ def evolve(
     )
 
 
+_STORE_MAX = 2**24
+
+
 def ergotropy_curve(
     J,
     D,
@@ -591,8 +714,10 @@ def ergotropy_curve(
     """
     J = check_spin(J)
     ts = _check_ts(ts)
-    model = _SpinLadder(J=J, D=D, A=A, alpha=alpha)
-    p0 = jnp.zeros(model.dim, dtype=jnp.result_type(float)).at[0].set(1.0)
+    d = int(round(2 * J)) + 1
+    model = _SpinLadder(J=J, D=D, A=A, alpha=alpha, m=np.arange(d, dtype=float) - J)
+    p0 = np.zeros(d)
+    p0[0] = 1.0
     ys, _ = _run(
         model,
         p0,
@@ -601,7 +726,9 @@ def ergotropy_curve(
         rtol=rtol,
         atol=atol,
         max_steps=max_steps,
-        observables_only=True,
+        # Storing the populations and sorting them all at once is faster; above ~128 MB of
+        # populations the observables are computed during the solve instead.
+        observables_only=ts.shape[0] * d > _STORE_MAX,
         progress=False,
         adjoint=adjoint,
         dtype=dtype,
