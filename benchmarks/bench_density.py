@@ -1,0 +1,247 @@
+"""Full density-matrix evolution of the spin model: jaxcoll vs QuTiP 5 and dynamiqs 0.3.
+
+Problem (a spin coherent state on the equator charged by an inverting gas):
+J = 100, theta = pi/2, omega_s = 1, delta = 4, T_a = 5, T_m = 1, E_R = 1, gamma_tilde = 1,
+200 save points to t = 11.49, rtol = 1e-6, atol = 1e-8 for every solver.
+
+- jaxcoll: `evolve` on the decoupled coherence bands (rotating frame, Rosenbrock, tridiagonal
+  solves); <J_z> and |<J_+>| from the saved states.
+- QuTiP 5: `mesolve` with sparse `jmat` operators (its default adaptive Adams/BDF integrator).
+- dynamiqs 0.3: `mesolve` with DIA-layout operators and `Tsit5`.
+
+Times are warm (best of `--repeat` runs after one compile run); the first call is reported
+separately. Agreement: max |<J_z>| and ||<J_+>|| differences over the curve in units of J.
+Also: J = 1000 full density matrix (time and peak memory) and a cost-vs-J table with the fitted
+exponent. Prints tables; writes benchmarks/results/density.json.
+
+    python benchmarks/bench_density.py            # everything (several minutes)
+    python benchmarks/bench_density.py --quick    # J = 100 comparison only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import jaxcoll
+
+PARAMS = dict(omega_s=1.0, delta=4.0, T_a=5.0, T_m=1.0, E_R=1.0, gamma_tilde=1.0)
+T_FINAL, N_SAVE, RTOL, ATOL = 11.49, 200, 1e-6, 1e-8
+
+
+def _expectations(states, J):
+    d = int(2 * J) + 1
+    m = np.arange(d) - J
+    c = np.sqrt((J - m[:-1]) * (J + m[:-1] + 1))
+    states = np.asarray(states)
+    jz = np.real(np.einsum("tii,i->t", states, m))
+    jp = np.einsum("ti,i->t", np.diagonal(states, offset=1, axis1=1, axis2=2), c)
+    return jz, np.abs(jp)
+
+
+def run_jaxcoll(J, ts, repeat):
+    gas = jaxcoll.SpinGas(J, **PARAMS)
+    rho0 = jaxcoll.spin_coherent_state(J, np.pi / 2)
+
+    def once():
+        r = jaxcoll.evolve(gas, rho0, ts, rtol=RTOL, atol=ATOL)
+        return jax.block_until_ready(r)
+
+    t0 = time.perf_counter()
+    res = once()
+    first = time.perf_counter() - t0
+    best = np.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        res = once()
+        best = min(best, time.perf_counter() - t0)
+    jz, jp = _expectations(res.states, J)
+    return dict(first_call_s=first, warm_s=best, jz=jz, jp=jp)
+
+
+def _rates():
+    gas = jaxcoll.SpinGas(1, **PARAMS)
+    return tuple(float(x) for x in gas.rates())
+
+
+def run_qutip(J, ts, repeat):
+    import qutip as qt
+
+    gp, gm = _rates()
+    H = PARAMS["omega_s"] * qt.jmat(J, "z")
+    c_ops = [np.sqrt(gp) * qt.jmat(J, "+"), np.sqrt(gm) * qt.jmat(J, "-")]
+    psi = qt.spin_coherent(J, np.pi / 2, 0.0)
+    rho0 = psi * psi.dag()
+    e_ops = [qt.jmat(J, "z"), qt.jmat(J, "+")]
+    opts = dict(rtol=RTOL, atol=ATOL, nsteps=10**6)
+    best, res = np.inf, None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        res = qt.mesolve(H, rho0, ts, c_ops, e_ops=e_ops, options=opts)
+        best = min(best, time.perf_counter() - t0)
+    return dict(warm_s=best, jz=np.real(res.expect[0]), jp=np.abs(res.expect[1]))
+
+
+def run_dynamiqs(J, ts, repeat):
+    import dynamiqs as dq
+
+    dq.set_layout("dia")
+    gp, gm = _rates()
+    d = int(2 * J) + 1
+    m = np.arange(d) - J  # ascending basis, like jaxcoll
+    c = np.sqrt((J - m[:-1]) * (J + m[:-1] + 1))
+    cdt = jnp.complex128
+    H = dq.sparsedia_from_dict({0: PARAMS["omega_s"] * m}, dtype=cdt)
+    Lp = dq.sparsedia_from_dict({-1: np.sqrt(gp) * c}, dtype=cdt)
+    Lm = dq.sparsedia_from_dict({1: np.sqrt(gm) * c}, dtype=cdt)
+    Jz = dq.sparsedia_from_dict({0: m}, dtype=cdt)
+    Jp = dq.sparsedia_from_dict({-1: c}, dtype=cdt)
+    rho0 = jnp.asarray(np.asarray(jaxcoll.spin_coherent_state(J, np.pi / 2)), dtype=cdt)
+    method = dq.method.Tsit5(rtol=RTOL, atol=ATOL, max_steps=10**7)
+
+    def once():
+        r = dq.mesolve(
+            H,
+            [Lp, Lm],
+            rho0,
+            ts,
+            exp_ops=[Jz, Jp],
+            method=method,
+            save_states=False,
+            progress_meter=False,
+        )
+        return jax.block_until_ready(r.expects)
+
+    t0 = time.perf_counter()
+    ex = once()
+    first = time.perf_counter() - t0
+    best = np.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        ex = once()
+        best = min(best, time.perf_counter() - t0)
+    ex = np.asarray(ex)
+    return dict(first_call_s=first, warm_s=best, jz=np.real(ex[0]), jp=np.abs(ex[1]))
+
+
+def _peak_rss_gib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def compare(J, repeat, peers):
+    ts = np.linspace(0.0, T_FINAL, N_SAVE)
+    rows = []
+    ours = run_jaxcoll(J, ts, repeat)
+    rows.append(("jaxcoll evolve (bands, Rosenbrock)", ours))
+    runners = dict(
+        qutip=("QuTiP 5 mesolve", run_qutip), dynamiqs=("dynamiqs mesolve DIA Tsit5", run_dynamiqs)
+    )
+    for key in peers:
+        name, fn = runners[key]
+        try:
+            rows.append((name, fn(J, ts, repeat)))
+        except ImportError as e:  # peer not installed: say so
+            print(f"skipping {name}: {e}")
+    table = []
+    for name, r in rows:
+        dz = np.max(np.abs(r["jz"] - ours["jz"])) / J
+        dp = np.max(np.abs(r["jp"] - ours["jp"])) / J
+        table.append(
+            dict(
+                method=name,
+                first_call_s=r.get("first_call_s"),
+                warm_s=r["warm_s"],
+                speedup_of_jaxcoll=r["warm_s"] / ours["warm_s"],
+                max_dJz_over_J=dz,
+                max_dJp_over_J=dp,
+            )
+        )
+    print(f"\nJ = {J}, d = {2 * J + 1}: full density matrix, {N_SAVE} save points to t = {T_FINAL}")
+    print(
+        f"{'method':38s} {'first [s]':>10s} {'warm [s]':>10s} {'jaxcoll x':>10s} "
+        f"{'|dJz|/J':>10s} {'|dJ+|/J':>10s}"
+    )
+    for r in table:
+        fc = "" if r["first_call_s"] is None else f"{r['first_call_s']:.2f}"
+        print(
+            f"{r['method']:38s} {fc:>10s} {r['warm_s']:10.3f} {r['speedup_of_jaxcoll']:10.1f} "
+            f"{r['max_dJz_over_J']:10.2e} {r['max_dJp_over_J']:10.2e}"
+        )
+    return table
+
+
+def scaling(Js, n_save=20):
+    """Cost of jaxcoll's full density-matrix evolution vs J (observables only at few points)."""
+    out = []
+    for J in Js:
+        gas = jaxcoll.SpinGas(J, **PARAMS)
+        rho0 = jaxcoll.spin_coherent_state(J, np.pi / 2)
+        ts = np.linspace(0.0, T_FINAL, n_save)
+        t0 = time.perf_counter()
+        r = jax.block_until_ready(
+            jaxcoll.evolve(gas, rho0, ts, rtol=RTOL, atol=ATOL, observables_only=True)
+        )
+        first = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        r = jax.block_until_ready(
+            jaxcoll.evolve(gas, rho0, ts, rtol=RTOL, atol=ATOL, observables_only=True)
+        )
+        warm = time.perf_counter() - t0
+        out.append(
+            dict(
+                J=J,
+                d=2 * J + 1,
+                first_call_s=first,
+                warm_s=warm,
+                final_energy=float(r.energy[-1]),
+                peak_rss_gib=_peak_rss_gib(),
+            )
+        )
+        print(
+            f"J = {J:5d}  d = {2 * J + 1:5d}  first {first:8.2f} s  warm {warm:8.2f} s  "
+            f"peak RSS {_peak_rss_gib():.2f} GiB"
+        )
+    d = np.array([r["d"] for r in out], float)
+    t = np.array([r["warm_s"] for r in out], float)
+    big = d >= 200
+    slope = float(np.polyfit(np.log(d[big]), np.log(t[big]), 1)[0]) if big.sum() >= 2 else None
+    print(f"fitted cost exponent in d (d >= 200): {slope}")
+    return dict(rows=out, exponent_in_d=slope)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="only the J = 100 comparison")
+    p.add_argument("--repeat", type=int, default=2)
+    p.add_argument("--no-peers", action="store_true")
+    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "density.json"))
+    args = p.parse_args()
+    peers = [] if args.no_peers else ["dynamiqs", "qutip"]
+    result = dict(
+        machine=dict(
+            platform=platform.platform(),
+            cpu_count=__import__("os").cpu_count(),
+            backend=jax.default_backend(),
+            device=str(jax.devices()[0]),
+        ),
+        versions=dict(jax=jax.__version__, jaxcoll=jaxcoll.__version__),
+        settings=dict(J=100, **PARAMS, t_final=T_FINAL, n_save=N_SAVE, rtol=RTOL, atol=ATOL),
+        comparison=compare(100, args.repeat, peers),
+    )
+    if not args.quick:
+        result["scaling"] = scaling([25, 50, 100, 200, 400, 1000])
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
