@@ -301,39 +301,43 @@ class _Problem(eqx.Module):
                 entropy=von_neumann_entropy(state),
                 heat_current=jnp.sum(self.heat_weights.astype(rdtype) * p),
             )
+        h_s_dtype = self.model.h_s.dtype
         h_s = self.model.h_s.astype(state.dtype)
         return dict(
             energy=energy_operator(state, h_s),
             ergotropy=ergotropy(state, h_s),
             entropy=von_neumann_entropy(state),
-            heat_current=self.model.heat_current(state).astype(rdtype),
+            heat_current=self.model.heat_current(state.astype(h_s_dtype)).astype(rdtype),
         )
 
 
-def _cast_model(model, dtype):
-    """The model with its real arrays in `dtype` and complex ones in the matching complex type."""
-    if dtype is None:
-        return model
-    cdtype = jnp.result_type(dtype, jnp.complex64)
-
-    def conv(x):
-        if eqx.is_inexact_array(x):
-            return x.astype(cdtype if jnp.iscomplexobj(x) else dtype)
-        return x
-
-    return jax.tree_util.tree_map(conv, model)
-
-
 def _build(model, rho0, kind: str, dtype, method: str) -> _Problem:
-    """Set up the problem for `model` (inside the jit)."""
-    model = _cast_model(model, dtype)
+    """Set up the problem for `model` (inside the jit), in float64, then cast to `dtype`."""
+    problem = _build64(model, rho0, kind, method)
+    if dtype is None:
+        return problem
+    cast = lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x
+    return eqx.tree_at(
+        lambda p: (p.op, p.y0, p.energies, p.e_asc, p.heat_weights),
+        problem,
+        (
+            problem.op.astype(dtype),
+            cast(problem.y0),
+            cast(problem.energies),
+            cast(problem.e_asc),
+            cast(problem.heat_weights),
+        ),
+    )
+
+
+def _build64(model, rho0, kind: str, method: str) -> _Problem:
     if isinstance(model, CollisionalModel):
         eps = model.energies  # eigh: ascending
         if kind == "populations":
             G = model.population_generator()
             return _Problem(
                 op=DenseOperator(G),
-                y0=_cast(rho0, dtype),
+                y0=rho0,
                 model=model,
                 energies=eps,
                 e_asc=eps,
@@ -347,7 +351,7 @@ def _build(model, rho0, kind: str, dtype, method: str) -> _Problem:
         L_real = jax.vmap(_pack)(images).reshape(d * d, d * d).T
         return _Problem(
             op=DenseOperator(L_real),
-            y0=_cast(_pack(rho0).reshape(d * d), dtype),
+            y0=_pack(rho0).reshape(d * d),
             model=model,
             energies=eps,
             e_asc=eps,
@@ -360,13 +364,13 @@ def _build(model, rho0, kind: str, dtype, method: str) -> _Problem:
     if kind == "populations":
         lo, di, up = model.population_generator()
         op = _spin_operator(lo, di, up, method)
-        y0 = _cast(rho0[:, None], dtype)
+        y0 = rho0[:, None]
         spin_kind = "spin-pop"
     else:
         lo, di, up = model.band_generators()
         op = _spin_operator(lo, di, up, method)
         bands = to_bands(rho0)
-        y0 = _cast(jnp.stack([jnp.real(bands), jnp.imag(bands)], axis=-1), dtype)
+        y0 = jnp.stack([jnp.real(bands), jnp.imag(bands)], axis=-1)
         spin_kind = "spin-full"
     if spin_kind == "spin-full":
         lo, di, up = lo[0], di[0], up[0]  # band 0 is the population sector

@@ -152,30 +152,34 @@ def test_step_equals_stage_form(tab):
 
 
 def _fixed_step_errors(tab, hs, t1=1.0):
+    """Constant steps h (one compilation for all h): error at t1 and, through the dense
+    output, at points strictly inside the steps."""
     rng = np.random.default_rng(1)
     L = _random_generator(rng, 4)
     y0 = rng.random(4)
     exact = sla.expm(L * t1) @ y0
-    mids = []
-    errs = []
-    for h in hs:
-        n = int(round(t1 / h))
-        ts = jnp.linspace(0.0, t1, n + 1)
-        t_mid = (ts[:-1] + ts[1:]) / 2
-        sol = diffrax.diffeqsolve(
+    t_mid = (2 * np.arange(16) + 1) / 32  # never on a grid of h = 1/4, 1/8, 1/16
+    mid_exact = np.stack([sla.expm(L * t) @ y0 for t in t_mid])
+
+    @jax.jit
+    def run(h):
+        return diffrax.diffeqsolve(
             diffrax.ODETerm(DenseOperator(jnp.asarray(L))),
             Rosenbrock(tab),
             0.0,
             t1,
-            None,
+            h,
             jnp.asarray(y0),
-            saveat=diffrax.SaveAt(ts=t_mid, t1=True),
-            stepsize_controller=diffrax.StepTo(ts=ts),
-            max_steps=n + 1,
-        )
-        errs.append(np.max(np.abs(np.asarray(sol.ys[-1]) - exact)))
-        mid_exact = np.stack([sla.expm(L * float(t)) @ y0 for t in t_mid])
-        mids.append(np.max(np.abs(np.asarray(sol.ys[:-1]) - mid_exact)))
+            saveat=diffrax.SaveAt(ts=jnp.asarray(t_mid), t1=True),
+            stepsize_controller=diffrax.ConstantStepSize(),
+            max_steps=64,
+        ).ys
+
+    errs, mids = [], []
+    for h in hs:
+        ys = np.asarray(run(h))
+        errs.append(np.max(np.abs(ys[-1] - exact)))
+        mids.append(np.max(np.abs(ys[:-1] - mid_exact)))
     return np.array(errs), np.array(mids)
 
 
@@ -292,7 +296,11 @@ def _spin_bands(J, gp, gm):
     return [np.stack(x) for x in zip(*bands, strict=True)]
 
 
-@pytest.mark.parametrize("name, make", OPERATORS[1:], ids=[o[0] for o in OPERATORS[1:]])
+UNPIVOTED = [OPERATORS[i] for i in (1, 2, 4)]
+SOME = [OPERATORS[i] for i in (0, 1, 4)]
+
+
+@pytest.mark.parametrize("name, make", UNPIVOTED, ids=[o[0] for o in UNPIVOTED])
 def test_no_pivoting_is_stable_on_spin_generators(name, make):
     """Strong inversion (rates 1e4 apart), J = 60, long and short steps: the unpivoted solvers
     agree with pivoted banded LU."""
@@ -319,7 +327,7 @@ def test_no_pivoting_is_stable_on_spin_generators(name, make):
             np.testing.assert_allclose(x[q], ref, rtol=1e-10, atol=1e-12 * np.abs(ref).max())
 
 
-@pytest.mark.parametrize("name, make", OPERATORS, ids=[o[0] for o in OPERATORS])
+@pytest.mark.parametrize("name, make", SOME, ids=[o[0] for o in SOME])
 def test_solve_gradient(name, make):
     """Reverse-mode derivative of a solve with respect to the coefficients, against central
     differences."""
@@ -342,10 +350,7 @@ def test_solve_gradient(name, make):
 # --- through diffeqsolve --------------------------------------------------------------------------
 
 
-ADAPTIVE = [OPERATORS[i] for i in (0, 1, 4)]
-
-
-@pytest.mark.parametrize("name, make", ADAPTIVE, ids=[o[0] for o in ADAPTIVE])
+@pytest.mark.parametrize("name, make", SOME, ids=[o[0] for o in SOME])
 def test_diffeqsolve_adaptive(name, make):
     """Adaptive steps, dense output at `ts`: the spin population chain against expm."""
     J = 20
