@@ -147,12 +147,14 @@ def _params6(theta=THETA):
     return dict(zip(NAMES[:-1], (float(x) for x in theta[:6]), strict=True))
 
 
-# Reverse mode: every functional, all 7 inputs (t included). Forward mode: the single-time
-# functionals in the 6 model parameters (the windowed ones differ only in the plain-JAX
-# reduction after the same solve, and each further solve graph costs a compilation).
-def test_gradients_match_finite_differences_reverse(fd_jacobian):
-    for i in range(N_FUNCTIONALS):
-        jac = np.asarray(jax.grad(lambda th, i=i: _functional(i, th))(jnp.asarray(THETA)))
+# Which functionals each mode is checked on: the scaling derivative on all six, all 7 inputs (t
+# included), through reverse mode; Diffrax's reverse and forward modes on the single-time
+# functionals (the windowed ones run the same code with more save times, and every further
+# solve graph costs a compilation).
+@pytest.mark.parametrize("mode,which", [("reverse", range(3)), ("scaling", range(N_FUNCTIONALS))])
+def test_gradients_match_finite_differences_reverse(fd_jacobian, mode, which):
+    for i in which:
+        jac = np.asarray(jax.grad(lambda th, i=i: _functional(i, th, mode))(jnp.asarray(THETA)))
         # 1e-5 relative; entries tiny against the row's largest only to 1e-6 of it
         scale = np.abs(fd_jacobian[i]).max()
         np.testing.assert_allclose(jac, fd_jacobian[i], rtol=1e-5, atol=1e-6 * scale)
@@ -185,8 +187,9 @@ def test_value_and_grad_modes_agree():
             np.testing.assert_allclose(g_r[k], g_f[k], rtol=1e-8)
 
 
-def test_vmap_of_grad_and_grad_of_vmap():
-    kw = dict(J=J, density=0.01, coupling=1.0, **TIGHT)
+@pytest.mark.parametrize("mode", ["reverse", "scaling"])
+def test_vmap_of_grad_and_grad_of_vmap(mode):
+    kw = dict(J=J, density=0.01, coupling=1.0, mode=mode, **TIGHT)
     T_m = jnp.asarray([0.2, 0.3, 0.5, 2.0])  # the last one does not invert: W = 0
 
     def w(T_a, T_m, delta):
@@ -226,6 +229,8 @@ def test_finite_gradients_where_w_is_zero_and_rates_underflow():
             v, g = value_and_grad(fn, mode="forward", jit=False)(p6, t, J=J, **TIGHT)
             assert np.isfinite(v) and all(np.isfinite(x) for x in g.values()), (p6, g)
         g = jax.grad(lambda p, t=t: final_energy(p, t, **kw))(params)
+        assert all(np.isfinite(x) for x in g.values()), (params, g)
+        g = jax.grad(lambda p, t=t: ergotropy_at(p, t, mode="scaling", **kw))(params)
         assert all(np.isfinite(x) for x in g.values()), (params, g)
         assert float(ergotropy_at(params, t, **kw)) <= 1e-12
     m = spin_model(cases[2][0], J=J, density=0.01, coupling=1.0)
