@@ -420,7 +420,8 @@ class TridiagonalOperator(AbstractStructuredOperator):
     - `min_rows`: length of the reduced system where cyclic reduction stops.
 
     States have shape `(*batch, n, k)`: `k` right-hand sides per matrix (e.g. the real and
-    imaginary parts of a coherence band). Cyclic reduction is Gaussian elimination in odd-even
+    imaginary parts of a coherence band); `pack` flattens them (as the solver carries them)
+    and `unpack` restores the shape. Cyclic reduction is Gaussian elimination in odd-even
     order without pivoting; it is stable here because $I - \tau L$ is column diagonally
     dominant for every generator of this package (Metzler matrices with non-positive column
     sums, and the coherence bands by the AM-GM inequality), so all multipliers are bounded by 1.
@@ -446,9 +447,22 @@ class TridiagonalOperator(AbstractStructuredOperator):
             return _cyclic_levels(self.n, self.min_rows)
         raise ValueError(f"method must be 'auto', 'lapack' or 'cyclic', got {self.method!r}")
 
+    def _shaped(self, y):
+        """Flat state -> `(*batch, n, k)`."""
+        return y.reshape(self.diag.shape + (y.size // self.diag.size,))
+
+    def pack(self, y):
+        return y.reshape(-1)
+
+    def unpack(self, y):
+        return self._shaped(y)
+
     def mv(self, y):
+        flat = y.ndim == 1
+        y = self._shaped(y)
         lo, di, up = self.lower[..., None], self.diag[..., None], self.upper[..., None]
-        return di * y + lo * _prev(y) + up * _next(y)
+        out = di * y + lo * _prev(y) + up * _next(y)
+        return out.reshape(-1) if flat else out
 
     def factor(self, tau):
         a = -tau * self.lower
@@ -476,6 +490,11 @@ class TridiagonalOperator(AbstractStructuredOperator):
         return tuple(levels), (a, b, c)
 
     def solve(self, factors, rhs):
+        if rhs.ndim == 1:
+            return self._solve(factors, self._shaped(rhs)).reshape(-1)
+        return self._solve(factors, rhs)
+
+    def _solve(self, factors, rhs):
         levels, (a, b, c) = factors
         n = rhs.shape[-2]
         pad = (-n) % (2 ** len(levels))
@@ -533,7 +552,7 @@ class PartitionedTridiagonalOperator(AbstractStructuredOperator):
     Schur complement on the boundary rows; every multiplier is bounded by 1.
 
     Build it with `from_natural(lower, diag, upper)` (`(*batch, n)`, gtsv convention); states
-    are `pack`ed from `(*batch, n, k)` to `(L, W, *batch, k)` and `unpack`ed back.
+    are `pack`ed from `(*batch, n, k)` to `(L, W, *batch, k)`, flattened, and `unpack`ed back.
     """
 
     lower: Float[Array, "L W *batch"]
@@ -567,22 +586,30 @@ class PartitionedTridiagonalOperator(AbstractStructuredOperator):
     def rows(self) -> int:
         return self.diag.shape[0]
 
+    def _shaped(self, y):
+        """Flat state -> `(L, W, *batch, k)`."""
+        return y.reshape(self.diag.shape + (y.size // self.diag.size,))
+
     def pack(self, y):
         L, W = self.rows, self.blocks
         nb = y.ndim - 2
         y = jnp.pad(y, [(0, 0)] * nb + [(0, W * L - self.n), (0, 0)])
         y = y.reshape(y.shape[:nb] + (W, L) + y.shape[-1:])
-        return jnp.moveaxis(jnp.moveaxis(y, nb + 1, 0), nb + 1, 1)  # (L, W, *batch, k)
+        # (L, W, *batch, k), flattened: XLA's CPU reductions (the error norm) are many times
+        # slower over arrays with a trailing unit axis than over flat ones.
+        return jnp.moveaxis(jnp.moveaxis(y, nb + 1, 0), nb + 1, 1).reshape(-1)
 
     def unpack(self, y):
         L, W = self.rows, self.blocks
+        y = self._shaped(y)
         y = jnp.moveaxis(jnp.moveaxis(y, 1, -2), 0, -2)  # (*batch, W, L, k)
         y = y.reshape(y.shape[:-3] + (W * L,) + y.shape[-1:])
         return y[..., : self.n, :]
 
     def mv(self, y):
+        y = self._shaped(y)
         lo, di, up = self.lower[..., None], self.diag[..., None], self.upper[..., None]
-        return di * y + lo * _rows_prev(y) + up * _rows_next(y)
+        return (di * y + lo * _rows_prev(y) + up * _rows_next(y)).reshape(-1)
 
     # The sweeps build the matrix I - tau L row by row from (lower, diag, upper), so that no
     # modified copy of the coefficients is ever stored. With W > 1 the first and last row of
@@ -601,18 +628,26 @@ class PartitionedTridiagonalOperator(AbstractStructuredOperator):
         return a, b, c
 
     def _forward(self, tau, l, rhs, *, interior: bool):
-        """$y_j = r_j - l_j y_{j-1}$; with `interior`, rows 0 and L-1 of the rhs count as 0."""
+        """$y_j = r_j - l_j y_{j-1}$; with `interior`, rows 0 and L-1 of the rhs count as 0.
+
+        `rhs` may also be a function of the row index giving that row (no array stored)."""
         L = self.rows
         js = jnp.arange(L)
+        row_of = rhs if callable(rhs) else None
 
         def body(prev, row):
-            j, lj, rj = row
+            if row_of is None:
+                j, lj, rj = row
+            else:
+                (j, lj), rj = row, row_of(row[0])
             if interior:
                 rj = jnp.where((j == 0) | (j == L - 1), jnp.zeros_like(rj), rj)
             yj = rj - lj[..., None] * prev
             return yj, yj
 
-        return jax.lax.scan(body, jnp.zeros_like(rhs[0]), (js, l, rhs))[1]
+        xs = (js, l) if row_of is not None else (js, l, rhs)
+        init = jnp.zeros_like(row_of(0) if row_of is not None else rhs[0])
+        return jax.lax.scan(body, init, xs)[1]
 
     def _backward(self, tau, iu, y):
         """$x_j = (y_j - c_j x_{j+1}) / u_j$ with $c$ of the (tilde) system."""
@@ -648,10 +683,14 @@ class PartitionedTridiagonalOperator(AbstractStructuredOperator):
         b = 1.0 - tau * self.diag
         c = -tau * self.upper
         # Spikes: the interior's response to unit values in the first / last row of its block.
-        e = jnp.zeros((L,) + self.diag.shape[1:] + (2,), dtype=self.diag.dtype)
-        e = e.at[0, ..., 0].set(1.0).at[1, ..., 0].set(-a[1])
-        e = e.at[L - 1, ..., 1].set(1.0).at[L - 2, ..., 1].set(-c[L - 2])
-        spikes = self._backward(tau, iu, self._forward(tau, l, e, interior=False))
+        one, a1, cl = jnp.ones_like(a[0]), -a[1], -c[L - 2]
+
+        def e_row(j):  # rows of the right-hand sides e_0 - a_1 e_1 and e_{L-1} - c_{L-2} e_{L-2}
+            first = jnp.where(j == 0, one, jnp.where(j == 1, a1, jnp.zeros_like(one)))
+            last = jnp.where(j == L - 1, one, jnp.where(j == L - 2, cl, jnp.zeros_like(one)))
+            return jnp.stack([first, last], axis=-1)
+
+        spikes = self._backward(tau, iu, self._forward(tau, l, e_row, interior=False))
         s_first, s_last = spikes[..., 0], spikes[..., 1]
         # Boundary system on z = (f_0, g_0, f_1, g_1, ...), f_w / g_w the first / last rows.
         f_lo = a[0]
@@ -672,6 +711,9 @@ class PartitionedTridiagonalOperator(AbstractStructuredOperator):
         )
 
     def solve(self, factors, rhs):
+        return self._solve(factors, self._shaped(rhs)).reshape(-1)
+
+    def _solve(self, factors, rhs):
         F = factors
         if self.blocks == 1:
             return self._backward(F.tau, F.iu, self._forward(F.tau, F.l, rhs, interior=False))
@@ -728,23 +770,26 @@ class RosenbrockInterpolation(diffrax.AbstractLocalInterpolation):
     r"""Dense output of a Rosenbrock step (Hairer & Wanner's RODAS form).
 
     $y(\theta) = (1-\theta)y_0 + \theta[y_1 + (1-\theta)(\kappa_0 + \theta(\kappa_1 + \dots))]$,
-    $\theta = (t - t_0)/(t_1 - t_0)$.
+    $\theta = (t - t_0)/(t_1 - t_0)$, with $\kappa_r = \sum_j H_{rj} v_j$ formed only where
+    the output is evaluated (`v` are the resolvent powers of the step, `h` the weights).
     """
 
     t0: Float[Array, ""]
     t1: Float[Array, ""]
     y0: Array
     y1: Array
-    k: Array
+    v: Array
+    h: Array
 
     def evaluate(self, t0, t1=None, left: bool = True):
         del left
         if t1 is not None:
             return self.evaluate(t1) - self.evaluate(t0)
         theta = _linear_rescale(self.t0, t0, self.t1).astype(self.y0.dtype)
-        poly = self.k[-1]
-        for kr in self.k[-2::-1]:
-            poly = kr + theta * poly
+        w = self.h[-1]
+        for row in self.h[-2::-1]:
+            w = row + theta * w
+        poly = jnp.tensordot(w, self.v, axes=1, precision=jax.lax.Precision.HIGHEST)
         return (1 - theta) * self.y0 + theta * (self.y1 + (1 - theta) * poly)
 
 
@@ -821,15 +866,14 @@ class Rosenbrock(diffrax.AbstractAdaptiveSolver):
         dtype = y0.dtype
         tau = self.tableau.gamma * jnp.asarray(terms.contr(t0, t1)).astype(dtype)
         factors = op.factor(tau)
-        vs = [op.solve(factors, tau * op.mv(y0))]
-        for _ in range(1, len(m)):
-            vs.append(op.solve(factors, vs[-1]))
-
-        def combine(w):
-            return sum(float(wj) * vj for wj, vj in zip(w, vs, strict=True) if wj)
-
-        y1 = y0 + combine(m)
-        y_error = combine(e)
-        k = jnp.stack([combine(row) for row in hw])
-        dense_info = dict(y0=y0, y1=y1, k=k)
+        n = len(m)
+        # The powers go into one buffer (updated in place); the solution and the error are
+        # read off it by one small matrix product, the dense output only where it is evaluated.
+        V = jnp.zeros((n,) + y0.shape, dtype=dtype).at[0].set(op.solve(factors, tau * op.mv(y0)))
+        V = jax.lax.fori_loop(1, n, lambda j, V: V.at[j].set(op.solve(factors, V[j - 1])), V)
+        weights = jnp.asarray(np.vstack([m, e]), dtype=dtype)
+        out = jnp.tensordot(weights, V, axes=1, precision=jax.lax.Precision.HIGHEST)
+        y1 = y0 + out[0]
+        y_error = out[1]
+        dense_info = dict(y0=y0, y1=y1, v=V, h=jnp.asarray(hw, dtype=dtype))
         return y1, y_error, dense_info, None, diffrax.RESULTS.successful

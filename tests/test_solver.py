@@ -145,7 +145,8 @@ def test_step_equals_stage_form(tab):
     out = Rosenbrock(tab).step(term, 0.0, h, jnp.asarray(y0), None, None, False)
     np.testing.assert_allclose(out[0], y1, rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(out[1], err, rtol=1e-10, atol=1e-13)
-    np.testing.assert_allclose(out[2]["k"], k, rtol=1e-10, atol=1e-12)
+    k_out = np.tensordot(np.asarray(out[2]["h"]), np.asarray(out[2]["v"]), axes=1)
+    np.testing.assert_allclose(k_out, k, rtol=1e-10, atol=1e-12)
 
 
 # --- convergence --------------------------------------------------------------------------------
