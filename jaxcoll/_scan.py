@@ -28,8 +28,7 @@ from typing import Any
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding
-from jax.sharding import PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from . import _config  # noqa: F401
 
@@ -88,6 +87,35 @@ def _stack_points(points) -> tuple[Any, int]:
     return stacked, n
 
 
+def _locality_order(stacked, n: int, bits: int = 16) -> np.ndarray:
+    """A permutation of the points along a Z-order (Morton) curve of their scalar coordinates.
+
+    Each coordinate is scaled to [0, 1] over the points and quantised to `bits` bits; the bits of
+    all coordinates are interleaved into one key. Points close in parameter space get close
+    keys, so consecutive chunks are compact blocks rather than slabs. Deterministic (stable
+    sort), so a resumed scan chunks the points exactly as the first run did.
+    """
+    cols = [
+        np.asarray(leaf, dtype=float).reshape(n)
+        for leaf in jax.tree.leaves(stacked)
+        if np.ndim(leaf) == 1 and np.issubdtype(np.asarray(leaf).dtype, np.number)
+    ]
+    cols = [c for c in cols if np.all(np.isfinite(c)) and c.max() > c.min()]
+    if not cols:
+        return np.arange(n)
+    bits = max(1, min(bits, 63 // len(cols)))
+    key = np.zeros(n, dtype=np.uint64)
+    quantised = []
+    for c in cols:
+        z = (c - c.min()) / (c.max() - c.min())
+        quantised.append(np.minimum((z * (1 << bits)).astype(np.uint64), (1 << bits) - 1))
+    for b in range(bits):
+        for k, q in enumerate(quantised):
+            bit = (q >> np.uint64(b)) & np.uint64(1)
+            key |= bit << np.uint64(b * len(quantised) + k)
+    return np.argsort(key, kind="stable")
+
+
 def _leaf_names(tree) -> list[str]:
     """File-safe, unique names for the leaves of an output pytree (dict keys where possible)."""
     paths = jax.tree_util.tree_flatten_with_path(tree)[0]
@@ -103,8 +131,9 @@ def _leaf_names(tree) -> list[str]:
     return names
 
 
-def _fingerprint(points, chunk_size: int, out_struct) -> str:
+def _fingerprint(points, chunk_size: int, out_struct, order: str) -> str:
     h = hashlib.sha256()
+    h.update(order.encode())
     for leaf in jax.tree.leaves(points):
         a = np.ascontiguousarray(leaf)
         h.update(str((a.dtype.str, a.shape)).encode())
@@ -185,10 +214,10 @@ class _Store:
         self.done = set(self.manifest["done"])
         _write_json_atomic(self.manifest_path, self.manifest)
 
-    def write(self, index: int, start: int, values: list[np.ndarray]) -> None:
+    def write(self, index: int, rows: np.ndarray, values: list[np.ndarray]) -> None:
         # Data first, manifest second: a crash in between only costs recomputing this chunk.
         for arr, v in zip(self.arrays, values, strict=True):
-            arr[start : start + v.shape[0]] = v
+            arr[rows] = v
             arr.flush()
         self.done.add(index)
         self.manifest["done"] = sorted(self.done)
@@ -200,11 +229,19 @@ class _Store:
         )
 
 
-@functools.lru_cache(maxsize=32)
 def _runner(fn, devices):
+    """Compiled runner for `fn`, cached when `fn` is hashable (a function, a static Module)."""
+    try:
+        hash(fn)
+    except TypeError:  # unhashable callable, e.g. a Module holding arrays
+        return _make_runner(fn, devices)
+    return _cached_runner(fn, devices)
+
+
+def _make_runner(fn, devices):
     """`jit(vmap(fn))`, sharded with `shard_map` over a 1-D mesh when there are several devices.
 
-    Cached so that repeated scans of the same `fn` (e.g. a resumed one) compile only once.
+    Cached (`_runner`) so that repeated scans of the same `fn`, e.g. a resumed one, compile once.
     """
     batched = jax.vmap(fn)
     if len(devices) == 1:
@@ -215,6 +252,9 @@ def _runner(fn, devices):
         batched, mesh=mesh, in_specs=P("points"), out_specs=P("points"), check_vma=False
     )
     return jax.jit(run), batched, sharding
+
+
+_cached_runner = functools.lru_cache(maxsize=32)(_make_runner)
 
 
 def _devices(shard: bool):
@@ -231,6 +271,7 @@ def scan(
     progress: bool = True,
     shard: bool = True,
     resume: bool = True,
+    order: str = "locality",
 ):
     r"""Evaluate `fn` over many points: chunked `vmap`, sharded over devices, resumable on disk.
 
@@ -251,6 +292,12 @@ def scan(
       `jax.shard_map` so that every device runs its slice independently (an adaptive ODE
       solver then takes each device's own number of steps, no cross-device
       synchronisation per step).
+    - `order`: `"locality"` (default) evaluates the points in Z-order (Morton order) of their
+      scalar coordinates, so that each chunk holds neighbouring points; results still come
+      back in the order given. Under `vmap` an adaptive ODE solver takes as many steps as the
+      stiffest point of its chunk, and neighbours cost alike: on the J = 20 ergotropy map of
+      `benchmarks/bench_scan.py` this is 2-3x faster than chunks that are slabs of the grid.
+      `"given"`: chunks in the order given.
     - `resume`: if `out` already holds a scan with the same fingerprint (points, chunk size,
       output shapes), continue it; `False` starts afresh, overwriting `out`. A different scan
       in `out` with `resume=True` raises `ValueError`. The fingerprint cannot see inside `fn`:
@@ -279,6 +326,8 @@ def scan(
     W = scan(f, pts, out="scan_W").reshape(64, 64)
     ```
     """
+    if order not in ("locality", "given"):
+        raise ValueError(f"order must be 'locality' or 'given', got {order!r}")
     stacked, n = _stack_points(points)
     devices = _devices(shard)
     n_dev = len(devices)
@@ -291,9 +340,15 @@ def scan(
 
     run, batched, sharding = _runner(fn, tuple(devices))
 
+    perm = _locality_order(stacked, n) if order == "locality" else np.arange(n)
+
+    def rows(i):
+        """The point indices of chunk `i` (without padding)."""
+        return perm[i * chunk_size : (i + 1) * chunk_size]
+
     def chunk(i):
-        start = i * chunk_size
-        idx = np.minimum(np.arange(start, start + chunk_size), n - 1)  # pad with the last point
+        r = rows(i)
+        idx = np.concatenate([r, np.full(chunk_size - r.size, r[-1])])  # pad: repeat the last
         return jax.tree.map(lambda a: a[idx], stacked)
 
     def dispatch(i):
@@ -311,7 +366,7 @@ def scan(
     nproc, rank = jax.process_count(), jax.process_index()
     store = None
     if out is not None:
-        fp = _fingerprint(stacked, chunk_size, out_struct)
+        fp = _fingerprint(stacked, chunk_size, out_struct, order)
         store = _Store(out, n, chunk_size, n_chunks, fp, out_struct, resume)
         done = store.done
     else:
@@ -323,7 +378,7 @@ def scan(
     if progress:
         from tqdm.auto import tqdm
 
-        n_done = sum(min(chunk_size, n - i * chunk_size) for i in done)
+        n_done = sum(rows(i).size for i in done)
         bar = tqdm(total=n, initial=n_done, unit="pt", desc="scan", dynamic_ncols=True)
 
     try:
@@ -332,14 +387,14 @@ def scan(
             current = pending
             # Dispatch the next chunk before blocking on this one (overlaps host I/O and compute).
             pending = dispatch(todo[k + 1]) if k + 1 < len(todo) else None
-            start = i * chunk_size
-            m = min(chunk_size, n - start)
+            r = rows(i)
+            m = r.size
             values = [np.asarray(leaf)[:m] for leaf in jax.tree.leaves(current)]
             if store is not None:
-                store.write(i, start, values)
+                store.write(i, r, values)
             else:
-                for r, v in zip(results, values, strict=True):
-                    r[start : start + m] = v
+                for res, v in zip(results, values, strict=True):
+                    res[r] = v
             if bar is not None:
                 bar.update(m)
     finally:

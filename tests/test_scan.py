@@ -52,6 +52,23 @@ def test_scan_equals_pointwise():
     assert np.any(res["W"] > 0) and np.any(res["W"] == 0)  # both inverted and passive points
 
 
+def test_locality_order_is_a_permutation_returned_in_place():
+    a, b = np.linspace(0.0, 1.0, 8), np.linspace(-3.0, 5.0, 8)
+    pts = grid(a=a, b=b)
+    perm = _scan._locality_order(pts, 64)
+    assert sorted(perm) == list(range(64))
+    # Z-order: the first four points are the 2 x 2 block at the corner, then the next block
+    assert {(pts["a"][i], pts["b"][i]) for i in perm[:4]} == {(x, y) for x in a[:2] for y in b[:2]}
+    f = lambda p: {"x": p["a"] * 10 + p["b"], "i": jnp.stack([p["a"], p["b"]])}
+    loc = scan(f, pts, chunk_size=5, progress=False)
+    given = scan(f, pts, chunk_size=5, progress=False, order="given")
+    for k in loc:
+        np.testing.assert_array_equal(loc[k], given[k])
+    np.testing.assert_allclose(loc["x"], pts["a"] * 10 + pts["b"], rtol=1e-14, atol=1e-14)
+    with pytest.raises(ValueError, match="order"):
+        scan(f, pts, order="random")
+
+
 def test_scan_list_of_points_and_errors():
     pts = [{"T_a": 2.0, "T_m": 0.1, "delta": 3.0}, {"T_a": 1.0, "T_m": 1.0, "delta": 0.0}]
     res = scan(_physics, pts, progress=False)
