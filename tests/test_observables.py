@@ -9,8 +9,7 @@ import pytest
 import qutip
 import scipy.linalg
 import scipy.stats
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from jaxcoll._observables import (
     energy,

@@ -9,8 +9,7 @@ import pytest
 import qutip
 import scipy.special
 import scipy.stats
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from jaxcoll._states import (
     ground_populations,
