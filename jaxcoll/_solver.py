@@ -7,39 +7,52 @@ Rosenbrock method needs no Newton iterations: every stage is one linear solve wi
 matrix $I - \gamma h L$,
 
 $$\Big(\frac{1}{\gamma h} - L\Big) u_i = L\Big(y_0 + \sum_{j<i} a_{ij} u_j\Big)
-  + \sum_{j<i} \frac{c_{ij}}{h} u_j, \qquad y_1 = y_0 + \sum_i m_i u_i,$$
+  + \sum_{j<i} \frac{c_{ij}}{h} u_j, \qquad y_1 = y_0 + \sum_i m_i u_i$$
 
-(Hairer & Wanner, *Solving ODEs II*, Sec. IV.7, eq. (7.4')), and it comes with an embedded error
-estimate and a dense output. For a linear autonomous problem the method is exactly the rational
-approximation $y_1 = R(hL)\,y_0$, $R(z) = 1 + z\,b^\top(I - zB)^{-1}\mathbb 1$ with
-$B = \alpha + \Gamma$, and its order is the order of $R(z) \approx e^z$.
+(Hairer & Wanner, *Solving ODEs II*, Sec. IV.7, eq. (7.4')), with an embedded error estimate and
+a dense output. For constant $L$ and a single $\gamma$ every stage is a polynomial in the
+resolvent $S = (I - \gamma hL)^{-1}$ applied to $y_0$, so a step computes the powers
+$v_1 = S(\gamma hLy_0)$, $v_j = Sv_{j-1}$ and reads the solution, the error estimate and the dense
+output off them with fixed weights derived from the published tableau
+(`_resolvent_power_weights`): exactly the same method, one structured solve per power and no
+per-stage linear combinations (RODAS5P needs 7 powers for its 8 stages).
 
-The operator $L$ is kept in its structure; a solve costs
+Tableaus (coefficients as published, in the transformed form above):
 
-- `TridiagonalOperator` (a batch of real tridiagonal matrices: the spin populations, or all
-  coherence bands of the spin density matrix at once): $O(n)$ per row, via LAPACK `gtsv` for
-  short rows and via cyclic reduction, factorised once per step, for long ones;
-- `DenseOperator` (the general collisional model: population generator or superoperator): one
-  LU factorisation per step and two triangular solves per stage.
+- `RODAS5P` (default): Steinebach (2023), order 5 (order 6 on linear problems) with an embedded
+  order-4 estimate, stiffly accurate, L-stable, order-4 dense output.
+- `RODAS4`: Hairer & Wanner (1996), order 4(3), stiffly accurate, L-stable, order-3 dense output.
+
+Structured operators (`pack`/`unpack` convert states to the flat layout the solver carries):
+
+- `TridiagonalOperator`: a batch of real tridiagonal matrices in natural order, solved by cyclic
+  reduction in `jax.numpy` (factorised once per step, down to a short system for LAPACK `gtsv`)
+  or by `gtsv` alone. Used for chains shorter than 16384.
+- `PartitionedTridiagonalOperator`: the same matrices cut into blocks that one `lax.scan` Thomas
+  sweep advances together as vectors, coupled through a small boundary system. Used for long
+  chains and for all coherence bands of the spin at once. No pivoting in either: $I - \tau L$
+  is column diagonally dominant for every generator here.
+- `DenseOperator`: the general collisional model (population generator, or the superoperator in
+  a real basis of Hermitian matrices): one LU factorisation per step.
+
+Why this design (CPU, 2 cores; `benchmarks/bench_populations.py` has the full numbers):
+
+- RODAS5P against RODAS4 on the spin populations at J = 1000, rtol = 1e-8: 273 against 881
+  steps; 7 against 6 solves per step.
+- The resolvent-power form against the stage form (8 solves and 8 products with $L$ plus the
+  per-stage sums): 13 against 25 ms per step at $d = 2\cdot 10^5$.
+- One solve at $d = 2\cdot 10^6$: LAPACK `gtsv` 160 ms, cyclic reduction 50-65 ms, the
+  partitioned sweep 17-23 ms (at $d = 2001$: `gtsv` 50 us, cyclic reduction 10-13 us).
+- Flat states: XLA's CPU reductions (the error norm) ran 18 times slower over `(..., 1)`-shaped
+  arrays.
+- Diagonalising is not an option: the spin generators are similar to symmetric matrices via
+  the detailed-balance transform $\mathrm{diag}\,(\Gamma_+/\Gamma_-)^{i/2}$, which overflows for
+  $J \gtrsim 20$ at strong inversion.
 
 `Rosenbrock` is a `diffrax.AbstractAdaptiveSolver`, so `diffrax.diffeqsolve` supplies the step
 size control (`PIDController`), `SaveAt(ts=...)` through the dense output, adjoints
 (`RecursiveCheckpointAdjoint` differentiates through the operator's float parameters) and
 progress meters. The vector field of the `diffrax.ODETerm` must be the operator itself.
-
-Tableaus (coefficients in the transformed form above, as published):
-
-- `RODAS5P` (default): Steinebach (2023), order 5 with an embedded order-4 estimate, 8 stages,
-  stiffly accurate, L-stable, order-4 dense output. At the tight tolerances we run at
-  (`rtol = 1e-8`) it needs about half the steps of `RODAS4` and is faster overall on the spin
-  ladder despite the two extra stages (see `benchmarks/bench_populations.py`).
-- `RODAS4`: Hairer & Wanner (1996), order 4(3), 6 stages, stiffly accurate, L-stable,
-  order-3 dense output.
-
-Why not diagonalise: the spin generators are similar to symmetric matrices via the
-detailed-balance transform $\mathrm{diag}\,(\Gamma_+/\Gamma_-)^{i/2}$, but that transform
-overflows for $J \gtrsim 20$ at strong inversion; the structured stiff solve has no such limit
-and costs $O(d)$ per step instead of $O(d^3)$ once.
 """
 
 from __future__ import annotations
