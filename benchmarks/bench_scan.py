@@ -1,0 +1,259 @@
+"""A 64 x 64 parameter scan of the ergotropy W(t = 3) at J = 20: jaxcoll vs SciPy vs QuTiP.
+
+Grid: T_m in [0.05, 1] (64 values) x delta in [0, 10] (64 values), T_a = 5 fixed; J = 20,
+omega_s = 1, density n R^3 = 0.01, coupling V0/E_R = 1, ground-state start, t = 3 hbar/E_R.
+About a third of the grid inverts the spin (eq. 22: T_m < delta T_a / (omega_s + delta)).
+
+- jaxcoll: `scan(fn, grid(...))` with `fn` = `ergotropy_at` (population sector of eq. (18),
+  Rosenbrock solver), `jax.vmap` over chunks of `--chunk` (128) points taken in Z-order
+  (`order="locality"`: neighbouring points share a chunk, so the adaptive solver's batch takes
+  about as many steps as each of its points). Main row: rtol = `--rtol` (1e-6), atol =
+  rtol/100, whose error against the exact matrix exponential is ~1e-7 (the error-per-step
+  control in the max norm is conservative); also rtol 1e-8, and rtol 1e-8 in chunks of 1024
+  in grid order. Warm time (compiled, best of `--repeat`) and cold time (with compilation).
+- SciPy: a Python loop of `scipy.linalg.expm(L t)` on the (2J+1)-dimensional tridiagonal
+  population generator L built in NumPy, then eq. (23): the exact reference. The rates for
+  all points are computed beforehand in one vectorised call (`SpinGas.rates`, reported).
+- QuTiP: `qutip.mesolve` of the full master equation (18) (H = omega_s J_z, collapse operators
+  sqrt(Gamma_+) J_+ and sqrt(Gamma_-) J_-, 41 x 41 density matrix, ground-state start,
+  rtol 1e-8, atol 1e-10, which is less accurate than jaxcoll's main row), on a random
+  subsample of `--qutip-points` grid points; the time per point is extrapolated to the grid.
+
+Each method gets this 2-core machine its own best way: BLAS is limited to one thread (set before
+NumPy loads; SciPy's and QuTiP's small dense operations are fastest that way, and oversubscribed
+BLAS threads make them erratic), and JAX gets one CPU device per core
+(`--xla_force_host_platform_device_count`), over which `scan` shards every chunk (`--devices=1`
+for a single device; the JSON records which).
+Accuracy: max |W - W_expm| of each method (QuTiP on its subsample). Prints a table and writes
+`benchmarks/results/scan.json`.
+
+    python benchmarks/bench_scan.py [--chunk 128] [--rtol 1e-6] [--qutip-points 24]
+"""
+
+# ruff: noqa: E402  (BLAS thread limits must be set before NumPy is imported)
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import sys
+import time
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+# One XLA host device per core, so that `scan` shards its chunks over the cores (set before JAX
+# loads; `--devices 1` to compare).
+_DEVICES = next((a.split("=")[1] for a in sys.argv if a.startswith("--devices=")), None)
+_DEVICES = int(_DEVICES) if _DEVICES else os.cpu_count()
+if "--xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={_DEVICES}"
+    ).strip()
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import scipy
+import scipy.linalg
+
+import jaxcoll
+from jaxcoll._functionals import ergotropy_at
+from jaxcoll._scan import grid, scan
+
+J = 20
+T = 3.0
+T_A = 5.0
+GAS = dict(omega_s=1.0, density=0.01, coupling=1.0)
+
+
+def make_w_point(rtol):
+    def w_point(p):
+        params = {"T_a": T_A, "T_m": p["T_m"], "delta": p["delta"]}
+        return ergotropy_at(params, T, J=J, rtol=rtol, atol=1e-2 * rtol, **GAS)
+
+    return w_point
+
+
+def generator(gp, gm, j=J):
+    d = 2 * j + 1
+    m = np.arange(d) - j
+    c2 = (j - m[:-1]) * (j + m[:-1] + 1.0)
+    i = np.arange(d - 1)
+    L = np.zeros((d, d))
+    L[i + 1, i] += gp * c2
+    L[i, i] -= gp * c2
+    L[i, i + 1] += gm * c2
+    L[i + 1, i + 1] -= gm * c2
+    return L, m
+
+
+def ergotropy(p, e):
+    return float(e @ p - e @ np.sort(p)[::-1])
+
+
+def scipy_w(gp, gm):
+    L, m = generator(gp, gm)
+    p = scipy.linalg.expm(L * T)[:, 0]
+    return ergotropy(p, GAS["omega_s"] * m)
+
+
+def qutip_w(gp, gm):
+    import qutip
+
+    d = 2 * J + 1
+    jz, jp, jm = qutip.jmat(J, "z"), qutip.jmat(J, "+"), qutip.jmat(J, "-")
+    H = GAS["omega_s"] * jz
+    rho0 = qutip.ket2dm(qutip.basis(d, d - 1))  # QuTiP orders m = +J first: m = -J is last
+    c_ops = [np.sqrt(gp) * jp, np.sqrt(gm) * jm]
+    res = qutip.mesolve(
+        H, rho0, [0.0, T], c_ops, options={"atol": 1e-10, "rtol": 1e-8, "nsteps": 10**6}
+    )
+    pops = np.real(np.diag(res.states[-1].full()))[::-1]  # back to ascending energy
+    return ergotropy(pops, GAS["omega_s"] * (np.arange(d) - J))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=64, help="points per axis")
+    ap.add_argument("--chunk", type=int, default=128)
+    ap.add_argument("--rtol", type=float, default=1e-6)
+    ap.add_argument(
+        "--devices", type=int, default=_DEVICES, help="XLA CPU devices (write --devices=N)"
+    )
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--qutip-points", type=int, default=24)
+    ap.add_argument("--out", default=str(pathlib.Path(__file__).parent / "results" / "scan.json"))
+    args = ap.parse_args()
+
+    pts = grid(T_m=np.linspace(0.05, 1.0, args.n), delta=np.linspace(0.0, 10.0, args.n))
+    n = pts["T_m"].size
+
+    # jaxcoll: cold (compile + run), then warm (cached compiled runner), for the main setting
+    # (Z-order chunks, cyclic-reduction solves) and for plain settings
+    configs = [
+        (args.chunk, args.rtol, "locality"),
+        (args.chunk, 1e-8, "locality"),
+        (1024, 1e-8, "given"),
+    ]
+    jax_rows = []
+    for chunk, rtol, order in configs:
+        w_point = make_w_point(rtol)
+        t0 = time.perf_counter()
+        w = scan(w_point, pts, chunk_size=chunk, progress=False, order=order)
+        t_cold = time.perf_counter() - t0
+        t_warm = float("inf")
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            w = scan(w_point, pts, chunk_size=chunk, progress=False, order=order)
+            t_warm = min(t_warm, time.perf_counter() - t0)
+        jax_rows.append((chunk, rtol, order, t_warm, t_cold, w))
+    _, _, _, t_warm, t_cold, w_jax = jax_rows[0]
+
+    # rates for the references (one vectorised call)
+    t0 = time.perf_counter()
+    rates = jax.jit(
+        jax.vmap(lambda tm, dl: jaxcoll.SpinGas(J, T_a=T_A, T_m=tm, delta=dl, **GAS).rates())
+    )
+    gp, gm = (np.asarray(r) for r in rates(jnp.asarray(pts["T_m"]), jnp.asarray(pts["delta"])))
+    t_rates = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    w_scipy = np.array([scipy_w(a, b) for a, b in zip(gp, gm, strict=True)])
+    t_scipy = time.perf_counter() - t0
+
+    rng = np.random.default_rng(0)
+    sub = rng.choice(n, size=min(args.qutip_points, n), replace=False)
+    qutip_w(gp[sub[0]], gm[sub[0]])  # warm-up (imports, first-call overheads)
+    t0 = time.perf_counter()
+    w_qutip = np.array([qutip_w(gp[i], gm[i]) for i in sub])
+    t_qutip_sub = time.perf_counter() - t0
+    t_qutip = t_qutip_sub / sub.size * n
+
+    err_scipy = float(np.max(np.abs(w_jax - w_scipy)))
+    err_qutip = float(np.max(np.abs(w_qutip - w_scipy[sub])))
+    inverted = float(np.mean(w_scipy > 1e-9))
+
+    print(f"W(t={T}) at J={J}, T_a={T_A}: {args.n} T_m x {args.n} delta = {n} points")
+    print(f"jaxcoll on {len(jax.devices())} XLA CPU device(s); BLAS threads: 1")
+    print(f"(inverted at t: {100 * inverted:.0f}% of the grid; max W = {w_scipy.max():.4f})")
+    header = (
+        f"{'method':52s} {'time [s]':>9s} {'per point [ms]':>15s} {'max |W - W_expm|':>17s} "
+        f"{'jaxcoll speedup':>16s}"
+    )
+    print(header)
+    print("-" * len(header))
+    rows = []
+    for k, (c, rtol, o, tw, tc, w) in enumerate(jax_rows):
+        e = float(np.max(np.abs(w - w_scipy)))
+        rows.append((f"jaxcoll scan, rtol {rtol:g}, chunk {c}, {o} order", tw, e))
+        if k == 0:
+            rows.append(("  same, cold (incl. compilation)", tc, e))
+    rows.append(("SciPy expm loop (reference; rates precomputed)", t_scipy, 0.0))
+    rows.append((f"QuTiP mesolve rtol 1e-8, extrapolated from {sub.size} pts", t_qutip, err_qutip))
+    results = []
+    for name, t, e in rows:
+        speed = t / t_warm
+        print(f"{name:52s} {t:9.3f} {1e3 * t / n:15.4f} {e:17.1e} {speed:15.1f}x")
+        results.append(
+            {
+                "method": name,
+                "time_s": t,
+                "per_point_s": t / n,
+                "max_abs_err_vs_expm": e,
+                "ratio": speed,
+            }
+        )
+    print(f"\nrates for the references (vectorised, incl. compile): {t_rates:.2f} s")
+    print(f"speedup vs SciPy: {t_scipy / t_warm:.1f}x (target >= 2x); ", end="")
+    print(f"vs QuTiP: {t_qutip / t_warm:.0f}x (target >= 100x), jaxcoll at least as accurate")
+
+    import qutip
+
+    payload = {
+        "benchmark": "scan",
+        "setup": {
+            "J": J,
+            "t": T,
+            "T_a": T_A,
+            **GAS,
+            "T_m": [0.05, 1.0, args.n],
+            "delta": [0.0, 10.0, args.n],
+            "jaxcoll": {
+                "rtol": args.rtol,
+                "atol": 1e-2 * args.rtol,
+                "chunk_size": args.chunk,
+                "order": "locality",
+            },
+            "qutip": {"rtol": 1e-8, "atol": 1e-10, "points": int(sub.size)},
+        },
+        "inverted_fraction": inverted,
+        "max_abs_err_vs_expm": {"jaxcoll": err_scipy, "qutip": err_qutip},
+        "rates_time_s": t_rates,
+        "speedup_vs_scipy": t_scipy / t_warm,
+        "speedup_vs_qutip": t_qutip / t_warm,
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+            "backend": jax.default_backend(),
+            "xla_devices": len(jax.devices()),
+            "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+            "load_average": os.getloadavg(),
+        },
+        "versions": {
+            "jax": jax.__version__,
+            "numpy": np.__version__,
+            "scipy": scipy.__version__,
+            "qutip": qutip.__version__,
+        },
+        "results": results,
+    }
+    out = pathlib.Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
