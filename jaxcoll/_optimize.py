@@ -28,17 +28,23 @@ fully inverted spin would hold. Why:
   not slow the charging: $\tilde\Gamma \propto T_M^{-3/2}$ (eq. D4) while the exothermic
   integral $I(\alpha, -\Delta/E_R) \propto \alpha^{-3/2} = (T_M/E_R)^{3/2}$ at large $\alpha$
   (threshold law: the gas particle leaves with the energy $\Delta$, whatever it came with), so
-  $\Gamma_+$ tends to a constant while $\Gamma_- \propto e^{-\Delta/T_M}$ vanishes. $T_M$ sits on
-  its lower bound.
+  $\Gamma_+$ tends to a constant while $\Gamma_- \propto e^{-\Delta/T_M}$ vanishes. At
+  $\Delta = 0.406$, $T_A = 5$: from $T_M = 0.2$ to $0.05$, $\tilde\Gamma$ grows 8-fold but
+  $\Gamma_+$ only from 0.061 to 0.069 (0.072 as $T_M \to 0$), while $\Gamma_-/\Gamma_+$
+  falls from 0.17 to $4\cdot 10^{-4}$. $T_M$ sits on its lower bound.
 - $\Delta$ trades the two ends: small $\Delta$ leaves $\Gamma_-/\Gamma_+ = e^{A - D}$ sizable
   (at $\Delta = 0.2$, $\approx 0.02$: the reverse jumps stop the climb early), large $\Delta$
   suppresses the exothermic rate $\Gamma_+$ itself (the Gaussian interaction of range $R$
   cannot absorb the momentum $\sqrt{2m\Delta}$; $\Gamma_+$ peaks near $\Delta \approx 0.4$,
   and by $\Delta = 2$ it has fallen so far that the spin is not even inverted at $t_f$). The
   optimum, $\Delta \approx 0.41$, is where $\Gamma_-$ has become negligible
-  ($\Gamma_-/\Gamma_+ \approx 3\cdot 10^{-4}$) while $\Gamma_+$ is still near its peak.
-  At the optimum the charging is rate-limited, not drive-limited: $\mathcal W$ still grows
-  with $t_f$.
+  ($\Gamma_-/\Gamma_+ \approx 4\cdot 10^{-4}$) while $\Gamma_+$ is still near its peak.
+  The charging is rate-limited, not drive-limited: at the same parameters
+  $\mathcal W = 39.68$ at $t = 4$ and $39.997$ at $t = 6$.
+
+The optimiser reports this in `OptimizeResult.active` and `.gradient` (at the optimum
+$\partial\mathcal W/\partial T_A \approx +0.63$ and $\partial\mathcal W/\partial T_M
+\approx -18.6$ push against the box, $\partial\mathcal W/\partial\Delta \approx 0$).
 """
 
 from __future__ import annotations
