@@ -48,8 +48,12 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 _DEVICES = next((a.split("=")[1] for a in sys.argv if a.startswith("--devices=")), None)
 _DEVICES = int(_DEVICES) if _DEVICES else os.cpu_count()
 if "--xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+    # Single-threaded ops per device: the ops here are tiny, and XLA's multi-threaded Eigen pool
+    # has been seen to wedge on vmapped graphs under CPU oversubscription.
     os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={_DEVICES}"
+        os.environ.get("XLA_FLAGS", "")
+        + f" --xla_force_host_platform_device_count={_DEVICES}"
+        + " --xla_cpu_multi_thread_eigen=false"
     ).strip()
 
 import jax
