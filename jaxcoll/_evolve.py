@@ -218,7 +218,10 @@ def _ergotropy_sorted_levels(p, energies, e_asc):
     r"""Eq. (23) with the levels sorted once in advance: $\sum_i \varepsilon_i P_i
     - \sum_k P^\downarrow_k \varepsilon^\uparrow_k$ (equals `ergotropy_populations`)."""
     w = jnp.sum(energies * p, axis=-1) - _passive_energy(p, e_asc)
-    return jnp.where(w > 0, w, jnp.zeros_like(w))
+    # W is a difference of two equal sums for a passive state: below their rounding error it
+    # is zero, not noise of either sign.
+    floor = 16 * jnp.finfo(p.dtype).eps * jnp.sum(jnp.abs(energies) * jnp.abs(p), axis=-1)
+    return jnp.where(w > floor, w, jnp.zeros_like(w))
 
 
 def _tridiagonal_rmatvec(lower, diag, upper, x):
@@ -235,6 +238,8 @@ def _spin_operator(lower, diag, upper, method: str):
     """The tridiagonal operator for `method`; `"auto"` picks by size (see `evolve`)."""
     n = diag.shape[-1]
     batch = int(np.prod(diag.shape[:-1], dtype=int))
+    if method == "auto" and jax.default_backend() != "cpu":
+        method = "cyclic"  # accelerators: vectorised levels, no sequential sweep
     if method == "auto":
         if batch > 1:
             method = "partition" if n * batch >= 4096 else "cyclic"
@@ -249,7 +254,7 @@ def _spin_operator(lower, diag, upper, method: str):
 
 # Chains at least this long use the partitioned Thomas sweep, shorter ones cyclic reduction
 # (measured crossover on CPU, see benchmarks/bench_populations.py).
-_PARTITION_MIN = 16384
+_PARTITION_MIN = 8192
 
 
 class _Problem(eqx.Module):
@@ -643,9 +648,9 @@ def evolve(
     - `dtype`: `None` (float64, the default) or `jnp.float32` (faster on GPUs; tolerances below
       about `1e-6` are then out of reach).
     - `solver`: a `Rosenbrock` instance or tableau name (`"rodas5p"`, default; `"rodas4"`).
-    - `method`: tridiagonal solves for `SpinGas`: `"auto"` (cyclic reduction below 16384
-      levels, the partitioned sweep above and for the coherence bands), `"cyclic"`,
-      `"partition"` or `"lapack"` (see `_solver.py`).
+    - `method`: tridiagonal solves for `SpinGas`: `"auto"` (on CPU cyclic reduction below
+      8192 levels, the partitioned sweep above and for the coherence bands; cyclic reduction
+      on accelerators), `"cyclic"`, `"partition"` or `"lapack"` (see `_solver.py`).
 
     **Returns:** an `EvolveResult` with `ts`, `energy`, `ergotropy`, `entropy`,
     `heat_current`, and `states` (density-matrix start) or `populations` (population start).

@@ -27,7 +27,7 @@ Structured operators (`pack`/`unpack` convert states to the flat layout the solv
 
 - `TridiagonalOperator`: a batch of real tridiagonal matrices in natural order, solved by cyclic
   reduction in `jax.numpy` (factorised once per step, down to a short system for LAPACK `gtsv`)
-  or by `gtsv` alone. Used for chains shorter than 16384.
+  or by `gtsv` alone. Used for chains shorter than 8192.
 - `PartitionedTridiagonalOperator`: the same matrices cut into blocks that one `lax.scan` Thomas
   sweep advances together as vectors, coupled through a small boundary system. Used for long
   chains and for all coherence bands of the spin at once. No pivoting in either: $I - \tau L$
