@@ -248,7 +248,15 @@ def _solve_scaling_jvp(opts, primals, tangents):
     beta_p = tau * o_dot - beta_m
 
     # Linear in the incoming tangents from here on.
-    _, (dl_p, dl_m) = jax.jvp(lambda m: m.log_rates(), (model,), (dmodel,))
+    # With coupling = 0 the rates vanish (beta = 0) and ln(coupling^2) has an infinite
+    # derivative: take the log-derivatives at coupling = 1 there (double where), 0 * finite.
+    safe_model = model
+    if model.coupling is not None:
+        c = model.coupling
+        safe_model = eqx.tree_at(
+            lambda m: m.coupling, model, jnp.where(c == 0, jnp.ones_like(c), c)
+        )
+    _, (dl_p, dl_m) = jax.jvp(lambda m: m.log_rates(), (safe_model,), (dmodel,))
     m_levels = model.m
     w_omega = jax.vmap(
         lambda p: jax.jvp(lambda e: ergotropy_populations(p, e), (eps,), (m_levels,))[1]

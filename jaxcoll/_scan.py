@@ -291,7 +291,8 @@ def scan(
       `jax.local_devices()` with the point axis sharded (`NamedSharding`), and
       `jax.shard_map` so that every device runs its slice independently (an adaptive ODE
       solver then takes each device's own number of steps, no cross-device
-      synchronisation per step).
+      synchronisation per step). A CPU-only machine has one device unless Python starts with
+      `XLA_FLAGS=--xla_force_host_platform_device_count=<cores>` (one device per core).
     - `order`: `"locality"` (default) evaluates the points in Z-order (Morton order) of their
       scalar coordinates, so that each chunk holds neighbouring points; results still come
       back in the order given. Under `vmap` an adaptive ODE solver takes as many steps as the

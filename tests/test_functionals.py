@@ -233,6 +233,12 @@ def test_finite_gradients_where_w_is_zero_and_rates_underflow():
         g = jax.grad(lambda p, t=t: ergotropy_at(p, t, mode="scaling", **kw))(params)
         assert all(np.isfinite(x) for x in g.values()), (params, g)
         assert float(ergotropy_at(params, t, **kw)) <= 1e-12
+    # no interaction at all (coupling = 0): every rate is exactly zero, ln(coupling^2) is not
+    p6 = {"T_a": 2.0, "T_m": 0.3, "delta": 1.0, "omega_s": 1.0, "density": 0.01, "coupling": 0.0}
+    for mode in ("scaling", "forward"):
+        for fn in (ergotropy_at, final_energy):
+            v, g = value_and_grad(fn, mode=mode, jit=False)(p6, 20.0, J=J, **TIGHT)
+            assert all(np.isfinite(x) for x in g.values()), (mode, fn.__name__, g)
     m = spin_model(cases[2][0], J=J, density=0.01, coupling=1.0)
     assert all(float(r) == 0.0 for r in m.rates())  # the underflow case really underflows
 
