@@ -444,3 +444,16 @@ def test_evolve_gradient_in_model_parameters():
 def test_spin_rates_units():
     gp, gm = spin_rates(4.0, 1.0, 1.0)
     assert gp > gm  # D > A inverts: the curve of Fig. 2 builds up ergotropy
+
+
+def test_selected_observables():
+    model = inverting()
+    ts = times(model)
+    rho0 = initial_states()["random"]
+    full = evolve(model, rho0, ts)
+    some = evolve(model, rho0, ts, observables=("energy", "heat_current"))
+    assert some.ergotropy is None and some.entropy is None
+    np.testing.assert_allclose(some.energy, full.energy, atol=1e-12)
+    np.testing.assert_allclose(some.states, full.states, atol=1e-12)
+    with pytest.raises(ValueError, match="observables must be among"):
+        evolve(model, rho0, ts, observables=("purity",))
