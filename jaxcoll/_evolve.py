@@ -125,21 +125,22 @@ def _cast(x, dtype):
     return x.astype(dtype) if dtype is not None else x
 
 
-def _herm_basis(d: int) -> np.ndarray:
-    """Real coordinates of Hermitian matrices: `X[i, j] = Re rho[i, j]` for `i <= j` and
-    `Im rho[i, j]` for `i > j`. Returns the `(d*d, d, d)` images of the unit vectors."""
-    B = np.zeros((d * d, d, d), dtype=complex)
-    for i in range(d):
-        for j in range(d):
-            k = i * d + j
-            if i == j:
-                B[k, i, i] = 1.0
-            elif i < j:
-                B[k, i, j] = B[k, j, i] = 1.0
-            else:
-                B[k, i, j] = 1j
-                B[k, j, i] = -1j
-    return B
+def _real_superoperator(S, d: int):
+    """The superoperator `S` (row-major vec, `(d*d, d*d)`, Hermiticity preserving) in the real
+    coordinates of `_pack`: `X[i, j] = Re rho[i, j]` for `i <= j`, `Im rho[i, j]` for `i > j`.
+
+    Coordinate (a, b) is the Hermitian matrix E_ab + E_ba (a < b), E_aa (a = b) or
+    i E_ab - i E_ba (a > b); its image is read back with `_pack`. No d^4 basis is built.
+    """
+    a, b = np.divmod(np.arange(d * d), d)
+    k_ab, k_ba = a * d + b, b * d + a
+    upper = a <= b
+    c1 = np.where(upper, 1.0, 1j)
+    c2 = np.where(a < b, 1.0, np.where(a > b, -1j, 0.0))
+    images = S[:, k_ab] * jnp.asarray(c1).astype(S.dtype) + S[:, k_ba] * jnp.asarray(c2).astype(
+        S.dtype
+    )
+    return jnp.where(jnp.asarray(upper)[:, None], jnp.real(images), jnp.imag(images))
 
 
 def _pack(rho):
@@ -417,10 +418,7 @@ def _build64(model, rho0, kind: str, method: str) -> _Problem:
                 kind="dense-pop",
             )
         d = model.dim
-        S = model.superoperator()
-        B = jnp.asarray(_herm_basis(d)).astype(S.dtype)
-        images = (S @ B.reshape(d * d, d * d).T).T.reshape(d * d, d, d)  # L(B_k)
-        L_real = jax.vmap(_pack)(images).reshape(d * d, d * d).T
+        L_real = _real_superoperator(model.superoperator(), d)
         return _Problem(
             op=DenseOperator(L_real),
             y0=_pack(rho0).reshape(d * d),
