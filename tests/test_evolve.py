@@ -288,7 +288,7 @@ def test_collisional_model_against_expm_and_spin_model():
     G = np.asarray(model.population_generator())
     ref_p = np.stack([sla.expm(G * t) @ p0 for t in ts])
     np.testing.assert_allclose(pops.populations, ref_p, atol=1e-9)
-    np.testing.assert_allclose(pops.heat_current, (ref_p @ G.T) @ np.arange(D) - J * 0, atol=1e-9)
+    np.testing.assert_allclose(pops.heat_current, (ref_p @ G.T) @ (np.arange(D) - J), atol=1e-9)
 
 
 # --- options --------------------------------------------------------------------------------------
