@@ -158,68 +158,82 @@ def _unpack(X):
     return jax.lax.complex(re, lo - lo.T)
 
 
-def _host_passive_energy(p, e_rev):
-    # Timsort ("stable") is adaptive: populations are nearly unimodal along the ladder, so it
-    # runs in about linear time (0.5 ms against 13 ms for quicksort at d = 2e5).
-    p_asc = np.sort(np.asarray(p), axis=-1, kind="stable")
-    return np.sum(p_asc * np.asarray(e_rev), axis=-1).astype(p_asc.dtype)
+# Sorting for eq. (23) and the passive energy. On CPU the sort runs in NumPy through a callback
+# (the permutation only when differentiating): XLA's CPU sort is about 15 times slower (0.6 s
+# against 0.04 s for 1000 rows of 2001) and would dominate the cost of ergotropy curves.
+# Timsort ("stable") is adaptive: populations are nearly unimodal along the ladder, so it runs
+# in about linear time (0.5 ms against 13 ms for quicksort at d = 2e5). Elsewhere (GPU), and for
+# short rows (a callback costs ~0.1 ms), `lax.sort`.
 
 
-def _host_argsort(x):
-    return np.argsort(np.asarray(x), axis=-1, kind="stable").astype(np.int32)
+def _descending(x):
+    return np.flip(np.sort(x, axis=-1, kind="stable"), axis=-1)
 
 
-@jax.custom_jvp
-def _passive_energy_cpu(p, e_rev):
-    return jax.pure_callback(
-        _host_passive_energy,
-        jax.ShapeDtypeStruct(p.shape[:-1], p.dtype),
-        p,
-        e_rev,
-        vmap_method="expand_dims",
-    )
+def _host_eq23(q, e):
+    q = np.asarray(q)
+    return np.sum(np.asarray(e) * (q - _descending(q)), axis=-1).astype(q.dtype)
 
 
-@_passive_energy_cpu.defjvp
-def _passive_energy_cpu_jvp(primals, tangents):
-    (p, e_rev), (dp, de_rev) = primals, tangents
-    idx = jax.pure_callback(
-        _host_argsort, jax.ShapeDtypeStruct(p.shape, jnp.int32), p, vmap_method="expand_dims"
-    )
-    p_asc = jnp.take_along_axis(p, idx, axis=-1)
-    dp_asc = jnp.take_along_axis(dp, idx, axis=-1)
-    return jnp.sum(p_asc * e_rev, axis=-1), jnp.sum(dp_asc * e_rev + p_asc * de_rev, axis=-1)
+def _host_passive(r, e):
+    r = np.asarray(r)
+    return np.sum(np.asarray(e) * _descending(r), axis=-1).astype(r.dtype)
 
 
-def _passive_energy(p, e_asc):
-    r"""$\sum_k P^\downarrow_k \varepsilon^\uparrow_k$ for levels `e_asc` sorted ascending.
+def _host_argsort_descending(x):
+    return np.flip(np.argsort(np.asarray(x), axis=-1, kind="stable"), axis=-1).astype(np.int32)
 
-    On CPU the sort and the sum run in NumPy through a callback (the permutation only when
-    differentiating): XLA's CPU sort is about 15 times slower (0.6 s against 0.04 s for 1000
-    rows of 2001) and would dominate the cost of ergotropy curves. Elsewhere (GPU) it is
-    `lax.sort`.
-    """
-    e_rev = jnp.flip(e_asc, axis=-1)
 
-    def default(p, e_rev):
-        return jnp.sum(jnp.sort(p, axis=-1) * e_rev, axis=-1)
+def _sorted_form(host, combine):
+    """`f(x, e) = combine(x, x_desc, e)` summed over the last axis, sorted on the host."""
 
-    if p.shape[-1] < _HOST_SORT_MIN:  # a callback costs ~0.1 ms: XLA sorts short rows faster
-        return default(p, e_rev)
-    return jax.lax.platform_dependent(p, e_rev, cpu=_passive_energy_cpu, default=default)
+    @jax.custom_jvp
+    def f(x, e):
+        out = jax.ShapeDtypeStruct(x.shape[:-1], x.dtype)
+        return jax.pure_callback(host, out, x, e, vmap_method="expand_dims")
+
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        (x, e), (dx, de) = primals, tangents
+        idx = jax.pure_callback(
+            _host_argsort_descending,
+            jax.ShapeDtypeStruct(x.shape, jnp.int32),
+            x,
+            vmap_method="expand_dims",
+        )
+        xd = jnp.take_along_axis(x, idx, axis=-1)
+        dxd = jnp.take_along_axis(dx, idx, axis=-1)
+        value = jnp.sum(combine(x, xd, e), axis=-1)
+        tangent = jnp.sum(combine(dx, dxd, e) + combine(x, xd, de), axis=-1)
+        return value, tangent
+
+    def dispatch(x, e):
+        def default(x, e):
+            xd = jnp.flip(jnp.sort(x, axis=-1), axis=-1)
+            return jnp.sum(combine(x, xd, e), axis=-1)
+
+        if x.shape[-1] < _HOST_SORT_MIN:
+            return default(x, e)
+        return jax.lax.platform_dependent(x, e, cpu=f, default=default)
+
+    return dispatch
 
 
 _HOST_SORT_MIN = 512
 
+# eq. (23): sum_i e_i [q_i - q^desc_i], q the populations in ascending order of the levels e.
+# One sum of differences: exactly zero for a passive state (q already non-increasing).
+_eq23 = _sorted_form(_host_eq23, lambda q, qd, e: e * (q - qd))
+# Passive energy sum_k r^desc_k e^asc_k of a spectrum r (general ergotropy).
+_passive_energy = _sorted_form(_host_passive, lambda r, rd, e: e * rd)
 
-def _ergotropy_sorted_levels(p, energies, e_asc):
-    r"""Eq. (23) with the levels sorted once in advance: $\sum_i \varepsilon_i P_i
-    - \sum_k P^\downarrow_k \varepsilon^\uparrow_k$ (equals `ergotropy_populations`)."""
-    w = jnp.sum(energies * p, axis=-1) - _passive_energy(p, e_asc)
-    # W is a difference of two equal sums for a passive state: below their rounding error it
-    # is zero, not noise of either sign.
-    floor = 16 * jnp.finfo(p.dtype).eps * jnp.sum(jnp.abs(energies) * jnp.abs(p), axis=-1)
-    return jnp.where(w > floor, w, jnp.zeros_like(w))
+
+def _ergotropy_populations(q, e_asc):
+    r"""Eq. (23), $\mathcal W = \sum_i \varepsilon^\uparrow_i [P(\varepsilon^\uparrow_i)
+    - P^\downarrow_i]$, for populations `q` listed in the ascending order of the levels `e_asc`
+    (equals `ergotropy_populations`; zero, exactly, for passive populations)."""
+    w = _eq23(q, e_asc)
+    return jnp.where(w > 0, w, jnp.zeros_like(w))
 
 
 def _host_eigvalsh(a):
@@ -318,6 +332,7 @@ class _Problem(eqx.Module):
     model: eqx.Module
     energies: Array  # levels in basis order
     e_asc: Array  # levels sorted ascending
+    ascending: Array  # whether basis order is ascending in energy (else descending)
     heat_weights: Array  # L^T energies on the population sector: dE/dt = w . P
     kind: str = eqx.field(static=True)
     which: tuple = eqx.field(static=True, default=OBSERVABLES)
@@ -351,8 +366,8 @@ class _Problem(eqx.Module):
             p = state
             energy = jnp.sum(eps * p)
             if "ergotropy" in self.which:
-                w = energy - _passive_energy(p, e_asc)  # eq. (23)
-                out["ergotropy"] = jnp.where(w > 0, w, jnp.zeros_like(w))
+                q = jnp.where(self.ascending, p, jnp.flip(p))  # in ascending level order
+                out["ergotropy"] = _ergotropy_populations(q, e_asc)
             if "entropy" in self.which:
                 out["entropy"] = shannon_entropy(p)
             if "heat_current" in self.which:
@@ -414,6 +429,7 @@ def _build64(model, rho0, kind: str, method: str) -> _Problem:
                 model=model,
                 energies=eps,
                 e_asc=eps,
+                ascending=jnp.asarray(True),
                 heat_weights=G.T @ eps,
                 kind="dense-pop",
             )
@@ -425,6 +441,7 @@ def _build64(model, rho0, kind: str, method: str) -> _Problem:
             model=model,
             energies=eps,
             e_asc=eps,
+            ascending=jnp.asarray(True),
             heat_weights=jnp.zeros_like(eps),
             kind="dense-full",
         )
@@ -451,6 +468,7 @@ def _build64(model, rho0, kind: str, method: str) -> _Problem:
         model=model,
         energies=eps,
         e_asc=e_asc,
+        ascending=omega >= 0,
         heat_weights=heat,
         kind=spin_kind,
     )

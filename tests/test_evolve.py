@@ -457,3 +457,20 @@ def test_selected_observables():
     np.testing.assert_allclose(some.states, full.states, atol=1e-12)
     with pytest.raises(ValueError, match="observables must be among"):
         evolve(model, rho0, ts, observables=("purity",))
+
+
+def test_passive_states_have_exactly_zero_ergotropy():
+    """Eq. (23) as one sum of differences: zero to the last bit for a Gibbs state at T >= 0,
+    also on the NumPy-sorted path of long ladders."""
+    from jaxcoll._evolve import _ergotropy_populations
+
+    for d in (5, 2001):
+        e = np.arange(d) - (d - 1) / 2
+        p = gibbs(e, 37.0)
+        assert float(_ergotropy_populations(jnp.asarray(p), jnp.asarray(e))) == 0.0
+        q = np.random.default_rng(d).random(d)
+        q /= q.sum()
+        ref = e @ q - np.sort(q)[::-1] @ e
+        np.testing.assert_allclose(
+            _ergotropy_populations(jnp.asarray(q), jnp.asarray(e)), ref, rtol=1e-12
+        )
