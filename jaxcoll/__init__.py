@@ -9,6 +9,7 @@ from ._evolve import (
     ergotropy_curve as ergotropy_curve,
     evolve as evolve,
 )
+from ._flows import EnergyBudget as EnergyBudget, energy_budget as energy_budget
 from ._integral import (
     log_scattering_integral as log_scattering_integral,
     scattering_integral as scattering_integral,
@@ -40,6 +41,12 @@ from ._states import (
     spin_coherent_state as spin_coherent_state,
     thermal_populations as thermal_populations,
     thermal_state as thermal_state,
+)
+from ._validity import (
+    Criterion as Criterion,
+    ValidityReport as ValidityReport,
+    ValidityWarning as ValidityWarning,
+    check_validity as check_validity,
 )
 
 __version__ = importlib.metadata.version("jaxcoll")

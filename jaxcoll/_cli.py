@@ -1,4 +1,4 @@
-"""The `jaxcoll` command line: reproduce the paper's figures, rates, evolution, scans, optimisation.
+"""The `jaxcoll` command line: the paper's figures, rates, evolution, validity, scans, optimisation.
 
 Every subcommand prints a table and can write JSON. Bad arguments give a one-line message on
 stderr and exit status 2, never a traceback.
@@ -15,6 +15,14 @@ from pathlib import Path
 
 class CLIError(Exception):
     """A user error: reported as one line on stderr, exit status 2."""
+
+
+class _Exit(Exception):
+    """Finish with this exit status (after the output has been printed)."""
+
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code
 
 
 class _Parser(argparse.ArgumentParser):
@@ -148,6 +156,7 @@ def _cmd_rates(args):
     )
     _print_table([list(row.values())], list(row.keys()))
     _write_json(args.out, row)
+    _warn_validity(gas, "rates")
 
 
 def _check_bounds(name, bounds, *, positive=False, cmd="jaxcoll"):
@@ -219,6 +228,7 @@ def _cmd_evolve(args):
         ergotropy=W.tolist(),
     )
     _write_json(args.out, payload)
+    _warn_validity(gas, "evolve")
 
 
 def _gas_parameters(gas):
@@ -233,6 +243,40 @@ def _gas_parameters(gas):
     if gas.density is not None:
         out.update(density=float(gas.density), coupling=float(gas.coupling))
     return out
+
+
+# --- validity ----------------------------------------------------------------------------------
+
+
+def _warn_validity(gas, cmd):
+    """One stderr line per violated assumption of the master equation (see `jaxcoll validity`)."""
+    from ._validity import check_validity
+
+    report = check_validity(gas, warn=False)
+    note = f" [J = {gas.J:g}]" if cmd == "rates" else ""
+    for c in report.violated:
+        print(f"jaxcoll {cmd}: warning: {c.message()}{note}", file=sys.stderr)
+
+
+def _cmd_validity(args):
+    from ._validity import check_validity
+
+    gas = _gas_from_args(args, args.J)
+    report = check_validity(gas, threshold=args.threshold, warn=False)
+    print(report)
+    _write_json(
+        args.out,
+        dict(
+            J=gas.J,
+            parameters=_gas_parameters(gas),
+            model=report.model,
+            ok=report.ok,
+            scales=dict(report.scales),
+            criteria=[dict(c._asdict(), status=c.status) for c in report.criteria],
+        ),
+    )
+    if args.strict and not report.ok:
+        raise _Exit(1)
 
 
 # --- scan --------------------------------------------------------------------------------------
@@ -568,6 +612,25 @@ def _build_parser():
     p.add_argument("--out", default=None, help="JSON file to write")
 
     p = sub.add_parser(
+        "validity",
+        help="check the low-density, Born and Markov assumptions for a spin gas",
+        description="Print the dimensionless numbers behind the master equation's assumptions "
+        "(n R^3, n lambda_th^3, V0 ||v||/E_R, a_B/R, Gamma_max tau_c, secular ratio) with their "
+        "thresholds and what each means. --strict: exit status 1 if any is violated.",
+        allow_abbrev=False,
+    )
+    p.add_argument("--J", type=_spin, required=True, help="spin quantum number")
+    _add_gas_args(p)
+    p.add_argument(
+        "--threshold",
+        type=_positive("--threshold"),
+        default=0.1,
+        help="a number counts as << 1 when <= this (default 0.1)",
+    )
+    p.add_argument("--strict", action="store_true", help="exit status 1 if a criterion fails")
+    p.add_argument("--out", default=None, help="JSON file to write")
+
+    p = sub.add_parser(
         "scan",
         help="grid over two of T_a, T_m, delta (rates, T_eff, ergotropy); JSON or npz",
         description="Scan a grid over two of --T-a/--T-m/--delta: give each axis as LO HI N "
@@ -683,6 +746,8 @@ def main(argv=None):
         # the environment configures (third-party optimisers are not all strict-promotion clean).
         with jax.numpy_dtype_promotion("standard"):
             globals()[f"_cmd_{args.command}"](args)
+    except _Exit as e:
+        return e.code
     except CLIError as e:
         print(str(e), file=sys.stderr)
         return 2
