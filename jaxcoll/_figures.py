@@ -12,6 +12,9 @@ draws them all and writes `results.json` next to the PNGs.
 - `phase_diagram`: steady-state and finite-time ergotropy over the $(D, A)$ plane, with the
   border $D = A$ of eq. (22).
 - `optimisation`: a gradient search for the gas conditions that maximise the ergotropy.
+- `energy_flows`: energy into the system, the ancilla sector and the motional sector along the
+  charging of Fig. 2 (first law, eq. 14-15), the charging efficiency, and a steady heat current
+  between the two sectors of the gas through a qubit.
 
 Units: $\hbar = k_B = 1$; times are $\tilde\Gamma t$ (eq. 19) and ergotropies are in units of
 $\omega_S$ unless stated otherwise.
@@ -44,6 +47,7 @@ __all__ = [
     "thermalisation",
     "phase_diagram",
     "optimisation",
+    "energy_flows",
     "reproduce",
     "print_table",
     "summary_rows",
@@ -750,6 +754,221 @@ def optimisation(
     return (data, fig) if return_figure else data
 
 
+# --- energy flows -------------------------------------------------------------------------------
+
+# Fig. 2 pairs that invert the spin (D > A); with T_M = E_R = omega_S they fix Delta and T_A.
+FLOW_PAIRS = ((2.0, 0.5), (1.0, 0.5), (2.0, 1.5))
+
+
+def _qubit_gas(omega, omega_a, T_a, T_m, gamma_tilde):
+    """A qubit in a gas of two-level particles with v = sigma_x (x) sigma_x: excitation exchange
+    plus counter-rotating terms, so the channels exchange energy in two different ratios."""
+    from ._model import CollisionalModel
+
+    sx = np.array([[0.0, 1.0], [1.0, 0.0]])
+    return CollisionalModel(
+        np.diag([-0.5 * omega, 0.5 * omega]),
+        np.diag([0.0, omega_a]),
+        np.kron(sx, sx),
+        T_a=T_a,
+        T_m=T_m,
+        gamma_tilde=gamma_tilde,
+    )
+
+
+def energy_flows(
+    path=None,
+    *,
+    J=20,
+    pairs=FLOW_PAIRS,
+    t_final=20.0,
+    n_t=201,
+    qubit_omega_a=1.6,
+    T_a_range=(0.2, 5.0),
+    n_T=41,
+    T_a_trajectory=3.0,
+    fast=False,
+    return_figure=False,
+):
+    r"""Energy flows of the gas as one structured reservoir: system, ancillas and motion.
+
+    (a) Spin $J$ charged from its ground state at the Fig. 2 setting $(D, A) = (2, 0.5)$ with
+    $k_BT_M = E_R = \hbar\omega_S$ (so $\Delta = 2\omega_S$, $\omega_A = 3\omega_S$,
+    $T_A = 6\omega_S$): cumulative energy into the system $\Delta E_S$ (the heat $Q$ of eq. 15),
+    into the ancilla sector $Q_A$ and into the motional sector $Q_M$, with $\Delta E_S + Q_A +
+    Q_M = 0$ (eq. 14), and the ergotropy $\mathcal W$ (eq. 23). Every collision of the spin
+    model exchanges energy in the fixed ratio $\omega_S : -\omega_A : \Delta$, so
+    $Q_A = -(\omega_A/\omega_S)\Delta E_S$: the ancillas pay for the spin *and* for the
+    motion. (b) Charging efficiency $\eta = \mathcal W/(-Q_A)$ for the inverting Fig. 2 pairs,
+    bounded by $\omega_S/\omega_A$ (dashed); eq. (22) is $\omega_S/\omega_A < 1 - T_M/T_A$,
+    the Carnot efficiency of the two sectors (dotted). (c) Steady state of a qubit in a
+    two-level gas with counter-rotating coupling $v = \sigma_x\otimes\sigma_x$, $T_M = E_R$:
+    the system energy is stationary, yet energy flows from the hotter sector of the gas to the
+    colder one *through* the system (for the spin model of eq. 17 these currents vanish).
+    (d) The same model from its ground state at $T_A$ = `T_a_trajectory`: $\dot E_S \to 0$
+    while $\dot E_A$ and $\dot E_M$ settle at opposite non-zero values.
+
+    All flows come from `energy_budget` (exact cumulative values, no quadrature).
+
+    **Arguments:**
+    - `path`: PNG to write (or `None`).
+    - `J`: spin quantum number; `pairs`: the $(D, A)$ of panel (b) (the first is panel a).
+    - `t_final`, `n_t`: time grid $\tilde\Gamma t \in [0, t_{\rm final}]$.
+    - `qubit_omega_a`: ancilla gap of the qubit model (units of $\omega_S$); `T_a_range`,
+      `n_T`: its $T_A$ axis; `T_a_trajectory`: $T_A$ of panel (d).
+    - `fast`: fewer points.
+
+    **Returns:** a dict with `t`, per pair (`curves`) `D`, `A`, `delta`, `omega_a`, `T_a`,
+    `system`, `ancilla`, `motion`, `ergotropy`, `efficiency`, `bound` ($\omega_S/\omega_A$),
+    `carnot`, `first_law_max`; and `qubit` with `T_a`, `steady_system`, `steady_ancilla`,
+    `steady_motion`, and the trajectory `t`, `system_rate`, `ancilla_rate`, `motion_rate`.
+    Energies in units of $\omega_S = E_R$, times $\tilde\Gamma t$.
+    """
+    from ._flows import energy_budget
+    from ._states import ground_populations
+
+    if fast:
+        n_t, n_T = 41, 9
+    ts = np.linspace(0.0, t_final, n_t)
+    omega_s = T_m = 1.0
+    curves = []
+    for D, A in pairs:
+        delta = D * T_m
+        omega_a = omega_s + delta
+        T_a = omega_a / A
+        gas = SpinGas(J, omega_s=omega_s, delta=delta, T_a=T_a, T_m=T_m, gamma_tilde=1.0)
+        res = evolve(gas, ground_populations(gas.dim), jnp.asarray(ts))
+        b = energy_budget(gas, res)
+        parts = [np.asarray(x) for x in (b.system, b.ancilla, b.motion)]
+        curves.append(
+            dict(
+                D=float(D),
+                A=float(A),
+                delta=delta,
+                omega_a=omega_a,
+                T_a=T_a,
+                system=parts[0],
+                ancilla=parts[1],
+                motion=parts[2],
+                ergotropy=np.asarray(b.ergotropy),
+                efficiency=np.asarray(b.charging_efficiency),
+                bound=omega_s / omega_a,
+                carnot=1.0 - T_m / T_a,
+                first_law_max=float(np.max(np.abs(sum(parts)))),
+            )
+        )
+
+    # the contrast: two energy ratios, a steady current through the system
+    T_axis = np.geomspace(*T_a_range, n_T)
+    p_probe = np.array([[1.0, 0.0], [0.0, 1.0]])
+    steady = np.array(
+        [
+            np.asarray(
+                energy_budget(
+                    _qubit_gas(omega_s, qubit_omega_a, T_a, T_m, 1.0), p_probe, np.array([0, 1.0])
+                ).steady_rates
+            )
+            for T_a in T_axis
+        ]
+    )
+    qubit = _qubit_gas(omega_s, qubit_omega_a, T_a_trajectory, T_m, 1.0)
+    tq = np.linspace(0.0, 0.5 * t_final, n_t)
+    bq = energy_budget(qubit, evolve(qubit, jnp.asarray([1.0, 0.0]), jnp.asarray(tq)))
+    data = dict(
+        J=J,
+        omega_s=omega_s,
+        T_m=T_m,
+        E_R=1.0,
+        t=ts,
+        curves=curves,
+        qubit=dict(
+            omega_a=qubit_omega_a,
+            T_a=T_axis,
+            steady_system=steady[:, 0],
+            steady_ancilla=steady[:, 1],
+            steady_motion=steady[:, 2],
+            T_a_trajectory=T_a_trajectory,
+            t=tq,
+            system_rate=np.asarray(bq.system_rate),
+            ancilla_rate=np.asarray(bq.ancilla_rate),
+            motion_rate=np.asarray(bq.motion_rate),
+            first_law_max=float(np.max(np.abs(np.asarray(bq.first_law_residual())))),
+        ),
+    )
+
+    with mpl.rc_context(_RC):
+        fig = _figure(6.8, 5.0)
+        (ax, bx), (cx, dx) = fig.subplots(2, 2)
+        c = curves[0]
+        ax.axhline(0.0, color="0.6", lw=0.6)
+        ax.plot(ts, c["system"], color="k", label=r"system $\Delta E_S = Q$")
+        ax.plot(ts, c["ancilla"], color=_COLORS[0], label=r"ancillas $Q_A$")
+        ax.plot(ts, c["motion"], color=_COLORS[3], label=r"motion $Q_M$")
+        ax.plot(ts, c["ergotropy"], color=_COLORS[2], ls="--", label=r"ergotropy $\mathcal{W}$")
+        ax.set_xlim(ts[0], ts[-1])
+        ax.set_xlabel(r"time $\tilde\Gamma t$")
+        ax.set_ylabel(r"energy $/\hbar\omega_S$")
+        ax.legend(loc="center right", fontsize=7.0, handlelength=1.6)
+        ax.set_title(
+            rf"(a)  $J={J:g}$, $D={c['D']:g}$, $A={c['A']:g}$: "
+            rf"$Q_A = -{c['omega_a'] / omega_s:g}\,\Delta E_S$",
+            loc="left",
+        )
+
+        for i, c in enumerate(curves):
+            lab = rf"$D={c['D']:g},\ A={c['A']:g}$"
+            bx.plot(ts, c["efficiency"], color=_COLORS[i], label=lab)
+            bx.axhline(c["bound"], color=_COLORS[i], lw=0.8, ls="--")
+            bx.axhline(c["carnot"], color=_COLORS[i], lw=0.8, ls=":")
+        bx.set_xlim(ts[0], ts[-1])
+        bx.set_ylim(0.0, 1.0)
+        bx.set_xlabel(r"time $\tilde\Gamma t$")
+        bx.set_ylabel(r"charging efficiency $\mathcal{W}/(-Q_A)$")
+        bx.legend(loc="lower right", bbox_to_anchor=(1.0, 0.53), fontsize=7.0, handlelength=1.5)
+        bx.text(
+            0.02,
+            0.97,
+            r"dashed: $\omega_S/\omega_A$;  dotted: $1 - T_M/T_A$",
+            transform=bx.transAxes,
+            va="top",
+            fontsize=7.0,
+            color="0.3",
+        )
+        bx.set_title("(b)", loc="left")
+
+        q = data["qubit"]
+        cx.axhline(0.0, color="0.6", lw=0.6)
+        cx.axvline(1.0, color="0.6", lw=0.6, ls=":")
+        cx.semilogx(T_axis / T_m, q["steady_ancilla"], color=_COLORS[0], label=r"$\dot E_A$")
+        cx.semilogx(T_axis / T_m, q["steady_motion"], color=_COLORS[3], label=r"$\dot E_M$")
+        cx.semilogx(T_axis / T_m, q["steady_system"], color="k", ls="--", label=r"$\dot E_S$")
+        cx.set_xlim(T_axis[0] / T_m, T_axis[-1] / T_m)
+        ticks = [x for x in (0.2, 0.5, 1.0, 2.0, 5.0, 10.0) if T_axis[0] <= x * T_m <= T_axis[-1]]
+        cx.set_xticks(ticks, [f"{x:g}" for x in ticks])
+        cx.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
+        cx.set_xlabel(r"$T_A/T_M$")
+        cx.set_ylabel(r"steady flow $/\,\tilde\Gamma\hbar\omega_S$")
+        cx.legend(loc="upper left", fontsize=7.0)
+        cx.set_title(
+            rf"(c)  qubit, $v=\sigma_x\otimes\sigma_x$, $\omega_A={qubit_omega_a:g}\,\omega_S$",
+            loc="left",
+        )
+
+        dx.axhline(0.0, color="0.6", lw=0.6)
+        dx.plot(tq, q["system_rate"], color="k", ls="--", label=r"$\dot E_S$")
+        dx.plot(tq, q["ancilla_rate"], color=_COLORS[0], label=r"$\dot E_A$")
+        dx.plot(tq, q["motion_rate"], color=_COLORS[3], label=r"$\dot E_M$")
+        dx.set_xlim(tq[0], tq[-1])
+        dx.set_xlabel(r"time $\tilde\Gamma t$")
+        dx.set_ylabel(r"flow $/\,\tilde\Gamma\hbar\omega_S$")
+        dx.legend(loc="upper right", fontsize=7.0)
+        dx.set_title(
+            rf"(d)  same, ground state at $t=0$, $T_A = {T_a_trajectory:g}\,T_M$", loc="left"
+        )
+        data["path"] = _save(fig, path)
+    return (data, fig) if return_figure else data
+
+
 # --- summary table and reproduce -----------------------------------------------------------------
 
 
@@ -769,7 +988,8 @@ def reproduce(out_dir, fast=False, progress=True):
 
     **Arguments:**
     - `out_dir`: folder for `fig2_ergotropy.png`, `fig3_scattering_integral.png`,
-      `thermalisation.png`, `phase_diagram.png`, `optimisation.png` and `results.json`.
+      `thermalisation.png`, `phase_diagram.png`, `optimisation.png`, `energy_flows.png` and
+      `results.json`.
     - `fast`: small grids (a smoke test, seconds).
     - `progress`: show a progress bar (tqdm) on stderr.
 
@@ -785,6 +1005,7 @@ def reproduce(out_dir, fast=False, progress=True):
         ("thermalisation", thermalisation),
         ("phase_diagram", phase_diagram),
         ("optimisation", optimisation),
+        ("energy_flows", energy_flows),
     ]
     results = {}
     timings = {}
@@ -880,4 +1101,31 @@ def summary_rows(results):
             sec["optimisation"],
         ]
     )
+    r = results.get("energy_flows")
+    if r is not None:
+        for c in r["curves"][:1]:
+            rows.append(
+                [
+                    "energy_flows",
+                    f"-Q_A, Q_M, dE_S at t={r['t'][-1]:g}/Gamma~ (D={c['D']:g}, A={c['A']:g})",
+                    f"{-c['ancilla'][-1]:.4g}, {c['motion'][-1]:.4g}, {c['system'][-1]:.4g}",
+                    sec["energy_flows"],
+                ]
+            )
+        rows.append(
+            [
+                "energy_flows",
+                "max |dE_S + Q_A + Q_M| (first law)",
+                f"{max(c['first_law_max'] for c in r['curves']):.2g}",
+                sec["energy_flows"],
+            ]
+        )
+        rows.append(
+            [
+                "energy_flows",
+                "final W/(-Q_A) vs omega_S/omega_A",
+                ", ".join(f"{c['efficiency'][-1]:.3g}/{c['bound']:.3g}" for c in r["curves"]),
+                sec["energy_flows"],
+            ]
+        )
     return rows

@@ -25,6 +25,7 @@ FILES = (
     "thermalisation.png",
     "phase_diagram.png",
     "optimisation.png",
+    "energy_flows.png",
     "results.json",
 )
 
@@ -108,7 +109,7 @@ def test_writes_every_file(run):
         if name.endswith(".png"):
             assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for key in ("fig2_ergotropy", "fig3_scattering_integral", "thermalisation", "phase_diagram",
-                "optimisation", "meta"):  # fmt: skip
+                "optimisation", "energy_flows", "meta"):  # fmt: skip
         assert key in results
     assert results["meta"]["fast"] is True
     # the summary table and the final line
@@ -211,6 +212,40 @@ def test_optimisation_numbers(run):
     land = np.asarray(r["landscape"]["ergotropy"])
     assert land.shape == (len(r["landscape"]["delta"]), len(r["landscape"]["T_m"]))
     assert land.max() <= r["ergotropy"] + 1e-6  # the optimum beats the picture's grid
+
+
+def test_energy_flows_numbers(run):
+    r = run[2]["energy_flows"]
+    J, w_s, T_m, ts = r["J"], r["omega_s"], r["T_m"], np.asarray(r["t"])
+    m = np.arange(2 * J + 1) - J
+    for c in r["curves"]:
+        S, A, M = (np.asarray(c[k]) for k in ("system", "ancilla", "motion"))
+        assert np.max(np.abs(S + A + M)) < 1e-10  # first law at every time
+        # Delta E_S from the rate equation by expm; tight coupling fixes the other two sectors
+        gp, gm = rates_ref(c["D"], c["A"], 1.0)
+        dE = (populations_ref(J, gp, gm, ts) - np.eye(2 * J + 1)[0]) @ (w_s * m)
+        np.testing.assert_allclose(S, dE, atol=1e-6 * 2 * J)
+        np.testing.assert_allclose(A, -(c["omega_a"] / w_s) * dE, atol=1e-5 * 2 * J)
+        np.testing.assert_allclose(M, (c["delta"] / w_s) * dE, atol=1e-5 * 2 * J)
+        eta = np.asarray(c["efficiency"])
+        assert np.all(eta <= w_s / c["omega_a"] + 1e-9) and eta[-1] > 0.5 * c["bound"]
+        assert c["bound"] < c["carnot"]  # eq. (22): the spin is inverted
+    q = r["qubit"]
+    w_a = q["omega_a"]
+    for T_a, jS, jA, jM in zip(
+        q["T_a"], q["steady_system"], q["steady_ancilla"], q["steady_motion"], strict=True
+    ):
+        # qubit with v = sx (x) sx: four channels, populations and currents in closed form
+        p0, p1 = 1 / (1 + math.exp(-w_a / T_a)), 1 / (1 + math.exp(w_a / T_a))
+        alpha = 1.0 / T_m
+        up1, up2 = p1 * I_quad(alpha, w_s - w_a), p0 * I_quad(alpha, w_s + w_a)
+        dn1, dn2 = p0 * I_quad(alpha, w_a - w_s), p1 * I_quad(alpha, -w_s - w_a)
+        Pg = (dn1 + dn2) / (up1 + up2 + dn1 + dn2)
+        J_A = w_a * ((up2 - up1) * Pg + (dn1 - dn2) * (1 - Pg))
+        assert jA == pytest.approx(J_A, rel=1e-8, abs=1e-14)
+        assert jM == pytest.approx(-J_A, rel=1e-8, abs=1e-14) and abs(jS) < 1e-14
+        assert jA * (T_a - T_m) <= 1e-15  # heat leaves the hotter sector
+    assert q["first_law_max"] < 1e-10
 
 
 # --- helpers (in process, cheap) -----------------------------------------------------------------
