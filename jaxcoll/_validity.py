@@ -70,6 +70,7 @@ class Criterion(NamedTuple):
     - `threshold`: the criterion holds when `value <= threshold`.
     - `ok`: `True` (holds), `False` (violated) or `None` (cannot be decided).
     - `explanation`: what the number means and which assumption of the paper it tests.
+    - `assumption`: the assumption alone, one sentence (what the warnings print).
     """
 
     name: str
@@ -78,6 +79,7 @@ class Criterion(NamedTuple):
     threshold: float
     ok: bool | None
     explanation: str
+    assumption: str
 
     @property
     def status(self) -> str:
@@ -90,8 +92,8 @@ class Criterion(NamedTuple):
     def message(self) -> str:
         """One line: the violated (or undecidable) criterion with its number."""
         shown = "unknown" if self.value is None else f"{self.value:.3g}"
-        return f"{self.name}: {self.quantity} = {shown} (should be <= {self.threshold:g}); " + (
-            self.explanation.split(". ")[0].rstrip(".") + "."
+        return f"{self.name}: {self.quantity} = {shown} (should be <= {self.threshold:g}). " + (
+            self.assumption
         )
 
 
@@ -317,11 +319,12 @@ def check_validity(model, *, threshold: float | Mapping[str, float] = 0.1, warn:
 
     crit = []
 
-    def add(name, quantity, value, explanation, ok="compare"):
+    def add(name, quantity, value, meaning, assumption="", ok="compare"):
         t = th[name]
         if ok == "compare":
             ok = None if value is None else bool(value <= t)
-        crit.append(Criterion(name, quantity, value, t, ok, explanation))
+        text = f"{meaning}. {assumption}" if assumption else meaning
+        crit.append(Criterion(name, quantity, value, t, ok, text, assumption or meaning))
 
     if model.density is not None:
         density = _concrete_float("density", model.density)
@@ -330,7 +333,8 @@ def check_validity(model, *, threshold: float | Mapping[str, float] = 0.1, warn:
             "low_density",
             "n R^3",
             density,
-            "gas particles per interaction volume R^3. The low-density limit (note [28]) needs "
+            "gas particles per interaction volume R^3",
+            "The low-density limit (note [28]) needs "
             "<< 1, so that collisions are independent binary events.",
         )
         add(
@@ -338,7 +342,8 @@ def check_validity(model, *, threshold: float | Mapping[str, float] = 0.1, warn:
             "n lambda_th^3",
             density * degeneracy_factor,
             f"phase-space density, n R^3 (4 pi E_R/T_M)^(3/2) with (4 pi E_R/T_M)^(3/2) = "
-            f"{degeneracy_factor:.3g}. The Maxwell-Boltzmann motion of eq. (1)-(2) needs a "
+            f"{degeneracy_factor:.3g}",
+            "The Maxwell-Boltzmann motion of eq. (1)-(2) needs a "
             "non-degenerate gas, << 1 (a Bose gas condenses at 2.612).",
         )
         add(
@@ -346,7 +351,8 @@ def check_validity(model, *, threshold: float | Mapping[str, float] = 0.1, warn:
             "|V0| ||v|| / E_R",
             strength,
             f"depth of the strongest channel potential (||v|| = {v_norm:.3g}) over "
-            "E_R = hbar^2/2mR^2. The first Born amplitude (D2) needs << 1 (for fast particles, "
+            "E_R = hbar^2/2mR^2",
+            "The first Born amplitude (D2) needs << 1 (for fast particles, "
             "kR >> 1, the condition relaxes to << kR).",
         )
         add(
@@ -354,8 +360,8 @@ def check_validity(model, *, threshold: float | Mapping[str, float] = 0.1, warn:
             "|a_B| / R",
             strength * g0 / (4.0 * math.pi),
             f"zero-energy Born scattering length (|V0| ||v||/E_R) g~(0)/4pi over the range R, "
-            f"g~(0) = {g0:.4g} the profile's volume integral in units of R^3. The Born "
-            "approximation (D2) needs << 1.",
+            f"g~(0) = {g0:.4g} the profile's volume integral in units of R^3",
+            "The Born approximation (D2) needs << 1.",
         )
     else:
         unknown = "not known from gamma_tilde alone (give density and coupling)"
@@ -369,7 +375,8 @@ def check_validity(model, *, threshold: float | Mapping[str, float] = 0.1, warn:
             "n lambda_th^3 (V0 ||v||/E_R)^2",
             joint,
             "equals 2 hbar Gamma~ ||v||^2 / E_R (eq. D4), the only combination of density and "
-            "coupling that gamma_tilde fixes. A non-degenerate gas with a Born-weak interaction "
+            "coupling that gamma_tilde fixes",
+            "A non-degenerate gas with a Born-weak interaction "
             f"(each number <= {th['low_density']:g}) needs it <= {th['dilute_weak']:.3g}; below "
             "that the separate criteria stay undecidable.",
             ok=False if joint > th["dilute_weak"] else None,
@@ -379,8 +386,8 @@ def check_validity(model, *, threshold: float | Mapping[str, float] = 0.1, warn:
         "Gamma_max tau_c",
         gamma_max * tau_c,
         f"largest total jump rate Gamma_max times tau_c = hbar/min(E_R, k_B T_M) = {tau_c:.3g} "
-        "(collision time hbar/E_R, thermal time hbar/k_B T_M of the motion). The "
-        "coarse-graining of eq. (3)-(5) needs collisions short and infrequent, "
+        "(collision time hbar/E_R, thermal time hbar/k_B T_M of the motion)",
+        "The coarse-graining of eq. (3)-(5) needs collisions short and infrequent, "
         "tau_c << Delta t << 1/Gamma_max.",
     )
     sep = _min_separation(channels)
@@ -399,8 +406,8 @@ def check_validity(model, *, threshold: float | Mapping[str, float] = 0.1, warn:
             "Gamma_max / min|E - E'|",
             gamma_max / sep if sep > 0 else math.inf,
             f"largest jump rate over the smallest separation {sep:.3g} of system Bohr "
-            "frequencies within one ancilla transition. Eq. (6) adds such channels "
-            "incoherently, which needs them resolved, << 1.",
+            "frequencies within one ancilla transition",
+            "Eq. (6) adds such channels incoherently, which needs them resolved, << 1.",
         )
     report = ValidityReport(
         criteria=tuple(crit),
