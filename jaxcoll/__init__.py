@@ -25,6 +25,16 @@ from ._observables import (
     shannon_entropy as shannon_entropy,
     von_neumann_entropy as von_neumann_entropy,
 )
+from ._profiles import (
+    Exponential as Exponential,
+    FourierProfile as FourierProfile,
+    Gaussian as Gaussian,
+    InteractionProfile as InteractionProfile,
+    RadialProfile as RadialProfile,
+    SquareWell as SquareWell,
+    Yukawa as Yukawa,
+    profile_integral as profile_integral,
+)
 from ._rates import (
     effective_temperature as effective_temperature,
     gamma_tilde_from as gamma_tilde_from,

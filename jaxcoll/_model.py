@@ -1,10 +1,10 @@
 r"""The general collisional master equation, eq. (6)-(7), in the first Born approximation.
 
 A system with Hamiltonian $h_S$ collides with gas particles that carry an internal ancilla
-(Hamiltonian $h_A$, thermal at $T_A$) and move thermally at $T_M$. The interaction is the
-Gaussian of eq. (D1), $V = V_0\, v \otimes e^{-x^2/2R^2}$, whose first-Born amplitudes (D2) turn
-eq. (6)-(7) into a Lindblad equation with one jump operator per system Bohr frequency
-$\mathcal E$ and ancilla transition $l \to k$ (eq. B23, D3):
+(Hamiltonian $h_A$, thermal at $T_A$) and move thermally at $T_M$. The interaction is
+$V = V_0\, v \otimes g(|x|/R)$, by default the Gaussian of eq. (D1), $g = e^{-r^2/2}$, whose
+first-Born amplitudes (D2) turn eq. (6)-(7) into a Lindblad equation with one jump operator per
+system Bohr frequency $\mathcal E$ and ancilla transition $l \to k$ (eq. B23, D3):
 
 $$L_{\mathcal E}^{kl} = \sqrt{\tilde\Gamma\, p(\epsilon_l)\,
     I\!\big(\alpha, (\mathcal E + \epsilon_k - \epsilon_l)/E_R\big)}
@@ -12,7 +12,9 @@ $$L_{\mathcal E}^{kl} = \sqrt{\tilde\Gamma\, p(\epsilon_l)\,
     |\varepsilon_i\rangle\langle\varepsilon_j|,
   \qquad v_{ij}^{kl} = \langle\varepsilon_i, \epsilon_k|v|\varepsilon_j, \epsilon_l\rangle,$$
 
-with $\alpha = E_R/T_M$ and $I$ the scattering integral of eq. (20). The channel structure
+with $\alpha = E_R/T_M$ and $I$ the scattering integral of eq. (20). For any other isotropic
+profile (`jaxcoll._profiles`), or a drifting gas, $I$ becomes $I_g$ of `profile_integral`. The
+channel structure
 (which matrix elements share a Bohr frequency) is fixed by the concrete Hamiltonians when the
 model is built; temperatures and rate scales stay differentiable pytree leaves.
 """
@@ -29,7 +31,14 @@ from jaxtyping import Array, Complex, Float, Int
 
 from . import _config  # noqa: F401
 from ._integral import log_scattering_integral
-from ._rates import gamma_tilde_from
+from ._profiles import (
+    Gaussian,
+    InteractionProfile,
+    _log_profile_integral,
+    check_drift,
+    check_profile,
+)
+from ._rates import gamma_tilde_from, uses_closed_form
 from ._validation import check_rate_scale, check_real
 
 _FLOAT = jnp.result_type(float)  # float64 unless x64 is switched off
@@ -135,6 +144,11 @@ class CollisionalModel(eqx.Module):
       the forward-scattering shift $h_{\rm eff}$. With `gamma_tilde` alone $h_{\rm eff} = 0$:
       $\tilde\Gamma \propto nV_0^2$ while $h_{\rm eff} \propto nV_0$, so $n$ and $V_0$ are not
       separately known.
+    - `profile`: the interaction profile $g(r/R)$, an `InteractionProfile` or its name
+      (default: the Gaussian of eq. (D1), with the closed form of $I$). It sets the rates
+      through $I_g$ of `profile_integral` and the forward shift through $G(0) = \int d^3\xi\,g$.
+    - `drift`: drift of the gas, a speed $w = m|\mathbf u|R/\hbar \ge 0$ or a 3-vector
+      (only its length matters for an isotropic profile); default `None`, the gas at rest.
     - `bohr_tol`: two Bohr frequencies (or two levels) closer than `bohr_tol` times the spectral
       width of `h_s` count as equal, so that degenerate spectra such as an equidistant ladder
       keep their coherent sums in one jump operator.
@@ -166,6 +180,8 @@ class CollisionalModel(eqx.Module):
     _ops: Complex[Array, "n d d"]
     _ops_eig: Complex[Array, "n d d"]
     _forward: Complex[Array, "k d d"]
+    profile: InteractionProfile
+    drift: Float[Array, ""] | None
     bohr_tol: float = eqx.field(static=True)
     degenerate: bool = eqx.field(static=True)
 
@@ -181,6 +197,8 @@ class CollisionalModel(eqx.Module):
         gamma_tilde=None,
         density=None,
         coupling=None,
+        profile=None,
+        drift=None,
         bohr_tol: float = 1e-9,
     ):
         hs = _hermitian_matrix("h_s", h_s, None)
@@ -199,6 +217,9 @@ class CollisionalModel(eqx.Module):
         self.gamma_tilde = None if gt is None else jnp.asarray(gt, dtype=_FLOAT)
         self.density = None if dens is None else jnp.asarray(dens, dtype=_FLOAT)
         self.coupling = None if coup is None else jnp.asarray(coup, dtype=_FLOAT)
+        self.profile = check_profile(profile)
+        w = check_drift(drift)
+        self.drift = None if w is None else jnp.asarray(w, dtype=_FLOAT)
 
         e, U = np.linalg.eigh(hs)
         eps, W = np.linalg.eigh(ha)
@@ -286,7 +307,8 @@ class CollisionalModel(eqx.Module):
         r"""Channel weights $\tilde\Gamma\,p(\epsilon_l)\,I(\alpha, s)$, eq. (D3).
 
         Here $s = (\mathcal E + \epsilon_k - \epsilon_l)/E_R$ is the internal energy gained per
-        jump in units of $E_R$.
+        jump in units of $E_R$; for another `profile` or a `drift`, $I$ is $I_g$ of
+        `profile_integral`.
 
         Evaluated in log space so that neither the ancilla population nor the scattering
         integral underflows on its own. `channel_bohr`, `channel_ancilla`, `channel_source` ($l$)
@@ -296,7 +318,12 @@ class CollisionalModel(eqx.Module):
         """
         log_p = jax.nn.log_softmax(-self.ancilla_energies / self.T_a)
         s = (self.channel_bohr + self.channel_ancilla) / self.E_R
-        log_w = log_p[self.channel_source] + log_scattering_integral(self.alpha, s)
+        if uses_closed_form(self.profile, self.drift):
+            log_i = log_scattering_integral(self.alpha, s)
+        else:
+            w = jnp.zeros_like(s) if self.drift is None else self.drift
+            log_i = _log_profile_integral(self.profile, self.alpha, s, w)
+        log_w = log_p[self.channel_source] + log_i
         return self.rate_scale() * jnp.exp(log_w)
 
     @eqx.filter_jit
@@ -309,14 +336,20 @@ class CollisionalModel(eqx.Module):
     def h_eff(self):
         r"""Forward-scattering correction of eq. (6)/(B24) in the Born approximation.
 
-        $h_{\rm eff} = (2\pi)^{3/2} (nR^3)(V_0/E_R) E_R \sum_k p(\epsilon_k)
-        \mathcal P_{\rm sec}\langle\epsilon_k|v|\epsilon_k\rangle$; it commutes with $h_S$. Zero
+        $h_{\rm eff} = G(0)\, (nR^3)(V_0/E_R) E_R \sum_k p(\epsilon_k)
+        \mathcal P_{\rm sec}\langle\epsilon_k|v|\epsilon_k\rangle$ with the volume integral
+        $G(0) = \int d^3\xi\, g(|\xi|)$ of the profile ($(2\pi)^{3/2}$ for the Gaussian; the
+        mean field $n\int d^3x\,V$, independent of a drift); it commutes with $h_S$. Zero
         when the model was given `gamma_tilde` only (then $n$ and $V_0$ are not separately
         known), and zero for the spin model, whose $v$ has no ancilla-diagonal part.
         """
         if self.density is None:
             return jnp.zeros_like(self.h_s)
-        pref = (2.0 * jnp.pi) ** 1.5 * self.density * self.coupling * self.E_R
+        if type(self.profile) is Gaussian:
+            volume = (2.0 * jnp.pi) ** 1.5
+        else:
+            volume = self.profile.fourier(jnp.zeros((), dtype=_FLOAT))
+        pref = volume * self.density * self.coupling * self.E_R
         w = (pref * self.ancilla_populations()).astype(self._forward.dtype)
         return jnp.einsum("q,qij->ij", w, self._forward)
 

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 
 from . import _config  # noqa: F401
 from ._integral import log_scattering_integral, scattering_integral
+from ._profiles import Gaussian, _log_profile_integral, check_profile
 from ._validation import check_real
 
 
@@ -44,34 +45,74 @@ def _log_spin_rates(D, A, alpha):
     return lgp, lgm
 
 
-def spin_rates(D, A, alpha):
+def uses_closed_form(profile, drift) -> bool:
+    """True for the Gaussian of eq. (D1) without drift, whose rates have the closed form (20)."""
+    return type(profile) is Gaussian and drift is None
+
+
+def _log_profile_spin_rates(profile, drift, D, A, alpha):
+    r"""`_log_spin_rates` for any profile: $\ln I_g(\alpha, \mp s, w)$ plus the Fermi factors.
+
+    Without drift one quadrature serves both rates, $\ln I_g(\alpha, -s) = \ln I_g(\alpha, s)
+    + \alpha s$ (micro-reversibility, exact to rounding).
+    """
+    s = D / alpha
+    if drift is None:
+        l_dn = _log_profile_integral(profile, alpha, s, jnp.zeros_like(s))
+        l_up = l_dn + alpha * s
+    else:
+        l_up = _log_profile_integral(profile, alpha, -s, drift)
+        l_dn = _log_profile_integral(profile, alpha, s, drift)
+    return l_up - jax.nn.softplus(A), l_dn - jax.nn.softplus(-A)
+
+
+def _rates_for(profile, drift, D, A, alpha, log):
+    if uses_closed_form(profile, drift):
+        return (_log_spin_rates if log else _spin_rates)(D, A, alpha)
+    lgp, lgm = _log_profile_spin_rates(profile, drift, D, A, alpha)
+    return (lgp, lgm) if log else (jnp.exp(lgp), jnp.exp(lgm))
+
+
+def _checked(D, A, alpha, profile, drift):
+    D = check_real("D", D)
+    A = check_real("A", A)
+    alpha = check_real("alpha", alpha, positive=True)
+    profile = check_profile(profile)
+    drift = None if drift is None else check_real("drift", drift, nonnegative=True)
+    if drift is not None:
+        D, A, alpha, drift = jnp.broadcast_arrays(
+            *(jnp.asarray(x, dtype=float) for x in (D, A, alpha, drift))
+        )
+    return D, A, alpha, profile, drift
+
+
+def spin_rates(D, A, alpha, *, profile=None, drift=None):
     r"""Excitation and de-excitation rates of eq. (19), divided by $\tilde\Gamma$.
 
     $$\frac{\Gamma_\pm}{\tilde\Gamma} = \frac{I(\alpha, \mp D/\alpha)}{1 + e^{\pm A}},$$
 
     in the dimensionless parameters of the paper's Fig. 2: $D = \hbar\Delta/k_BT_M$,
     $A = \hbar\omega_A/k_BT_A$, $\alpha = E_R/k_BT_M$ (so that $\hbar\Delta/E_R = D/\alpha$).
-    Broadcasts; works under `jit`, `vmap` and `grad`.
+    For another interaction profile, or a drifting gas, $I$ is replaced by $I_g$ of
+    `profile_integral`. Broadcasts; works under `jit`, `vmap` and `grad`.
 
     **Arguments:**
     - `D`: detuning over motional temperature (any real).
     - `A`: ancilla gap over ancilla temperature (any real; negative means an inverted gas).
     - `alpha`: $E_R/k_BT_M > 0$.
+    - `profile`: interaction profile (default: the Gaussian of eq. (D1), closed form).
+    - `drift`: drift speed $m|\mathbf u|R/\hbar \ge 0$ of the gas (default: at rest).
 
     **Returns:** `(gamma_plus, gamma_minus)`.
     """
-    D = check_real("D", D)
-    A = check_real("A", A)
-    alpha = check_real("alpha", alpha, positive=True)
-    return _spin_rates(D, A, alpha)
+    D, A, alpha, profile, drift = _checked(D, A, alpha, profile, drift)
+    return _rates_for(profile, drift, D, A, alpha, log=False)
 
 
-def log_spin_rates(D, A, alpha):
+def log_spin_rates(D, A, alpha, *, profile=None, drift=None):
     r"""Natural logarithms of `spin_rates`, finite even where the rates underflow."""
-    D = check_real("D", D)
-    A = check_real("A", A)
-    alpha = check_real("alpha", alpha, positive=True)
-    return _log_spin_rates(D, A, alpha)
+    D, A, alpha, profile, drift = _checked(D, A, alpha, profile, drift)
+    return _rates_for(profile, drift, D, A, alpha, log=True)
 
 
 def effective_temperature(omega_s, delta, T_a, T_m):

@@ -14,7 +14,8 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from . import _config  # noqa: F401
-from ._rates import _log_spin_rates, _spin_rates, effective_temperature, gamma_tilde_from
+from ._profiles import InteractionProfile, check_drift, check_profile
+from ._rates import _rates_for, effective_temperature, gamma_tilde_from
 from ._validation import check_rate_scale, check_real, check_spin
 
 
@@ -44,6 +45,13 @@ class SpinGas(eqx.Module):
     - `gamma_tilde`: the rate prefactor $\tilde\Gamma$ directly; or
     - `density`, `coupling`: $nR^3$ and $V_0/E_R$, from which $\tilde\Gamma$ follows
       (eq. D4, depends on `T_m`).
+    - `profile`: the interaction profile $g(r/R)$ (an `InteractionProfile` or its name);
+      default the Gaussian of eq. (D1), whose rates use the closed form of $I$. Any other
+      profile replaces $I(\alpha, \mp\Delta/E_R)$ by $I_g$ of `profile_integral`.
+    - `drift`: drift of the gas, a speed $w = m|\mathbf u|R/\hbar \ge 0$ or a 3-vector
+      $m\mathbf u R/\hbar$ (only its length matters for an isotropic profile); the drift
+      kinetic energy is $w^2E_R$. Default `None`: the gas at rest. A drift breaks detailed
+      balance at $T_A = T_M$ (the streaming gas is not an equilibrium reservoir).
 
     Floats are pytree leaves: `jit`, `vmap` and `grad` see them; `J` is static.
     """
@@ -57,6 +65,8 @@ class SpinGas(eqx.Module):
     gamma_tilde: Float[Array, ""] | None
     density: Float[Array, ""] | None
     coupling: Float[Array, ""] | None
+    profile: InteractionProfile
+    drift: Float[Array, ""] | None
 
     def __init__(
         self,
@@ -70,6 +80,8 @@ class SpinGas(eqx.Module):
         gamma_tilde=None,
         density=None,
         coupling=None,
+        profile=None,
+        drift=None,
     ):
         self.J = check_spin(J)
         self.omega_s = check_real("omega_s", omega_s)
@@ -80,6 +92,8 @@ class SpinGas(eqx.Module):
         self.gamma_tilde, self.density, self.coupling = check_rate_scale(
             gamma_tilde, density, coupling
         )
+        self.profile = check_profile(profile)
+        self.drift = check_drift(drift)
 
     # --- parameters -------------------------------------------------------------------------
     @property
@@ -115,13 +129,13 @@ class SpinGas(eqx.Module):
 
     def rates(self):
         """`(Gamma_plus, Gamma_minus)` of eq. (19), in 1/time."""
-        gp, gm = _spin_rates(self.D, self.A, self.alpha)
+        gp, gm = _rates_for(self.profile, self.drift, self.D, self.A, self.alpha, log=False)
         g = self.rate_scale()
         return g * gp, g * gm
 
     def log_rates(self):
         """Natural logarithms of `rates()`, finite even where the rates underflow."""
-        lgp, lgm = _log_spin_rates(self.D, self.A, self.alpha)
+        lgp, lgm = _rates_for(self.profile, self.drift, self.D, self.A, self.alpha, log=True)
         lg = jnp.log(self.rate_scale())
         return lg + lgp, lg + lgm
 
