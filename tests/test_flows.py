@@ -131,6 +131,11 @@ def test_first_law_and_flows_density_matrix_vs_expm():
         np.testing.assert_allclose(cum, ref, atol=1e-10)
     # the ancillas are hotter than the motion: they lose energy on the way to the steady state
     assert float(b.ancilla[-1]) < 0 < float(b.motion[-1])
+    # the same from an evolve result (density-matrix start)
+    res = jaxcoll.evolve(model, jnp.asarray(rho0), jnp.asarray(TS), rtol=1e-10, atol=1e-12)
+    be = energy_budget(model, res)
+    for f in ("system", "ancilla", "motion", "ancilla_rate", "ergotropy"):
+        np.testing.assert_allclose(getattr(be, f), getattr(b, f), atol=1e-8, err_msg=f)
 
 
 def test_flows_from_evolve_populations_vs_expm():
