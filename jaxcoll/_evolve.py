@@ -8,9 +8,15 @@ Two sectors, chosen by the shape of the initial state:
 - a density matrix `(d, d)`: the full master equation. For `SpinGas` the dissipator of eq. (18)
   maps every coherence band $\rho_{i,i+q}$ onto itself in the frame rotating with $h_S$, so all
   $d$ bands are evolved at once as a batch of real tridiagonal systems (real and imaginary parts
-  as two right-hand sides) and rotated back at the save points: $O(d^2)$ per step. For
-  `CollisionalModel` it is the dense superoperator, written in a real basis of Hermitian
-  matrices.
+  as two right-hand sides) and rotated back at the save points: $O(d^2)$ per step. Band $q$ has
+  $d - q$ entries, so bands $q$ and $d - q$ share one chain of length $d$ (they are decoupled
+  at the seam, where the ladder coefficients vanish): $\lceil (d+1)/2 \rceil$ chains hold the
+  $d(d+1)/2$ independent entries of $\rho$ (no padding for odd $d$). For `CollisionalModel`
+  it is the dense superoperator, written in a real basis of Hermitian matrices.
+
+Expectation values $\mathrm{tr}(A_k\rho(t))$ of user operators (`e_ops`, as in QuTiP and
+dynamiqs) are formed at the save points straight from the solver's state, so that neither
+the bands nor the density matrices need to be stored.
 
 Both run the L-stable Rosenbrock solver of `_solver.py` inside `diffrax.diffeqsolve` (adaptive
 steps, dense output at `ts`, adjoints, progress meter) behind one `jit` boundary: the model is a
@@ -20,6 +26,7 @@ pytree argument, so new parameter values do not recompile; sizes are static.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import numbers
 
 import diffrax
@@ -64,6 +71,8 @@ class EvolveResult(eqx.Module):
     - `heat_current`: $\dot Q = \mathrm{tr}(h_S\,\mathcal C\rho)$, eq. (15).
     - `states`: `(n_t, d, d)` density matrices (density-matrix start), else `None`.
     - `populations`: `(n_t, d)` populations (population start), else `None`.
+    - `expect`: `(n_ops, n_t)` complex expectation values $\mathrm{tr}(A_k\rho(t_i))$ of the
+      operators passed as `e_ops` (QuTiP's and dynamiqs' convention), else `None`.
     - `num_steps`, `num_accepted_steps`, `num_rejected_steps`: solver statistics.
 
     With `observables_only=True` neither `states` nor `populations` is stored; observables
@@ -77,6 +86,7 @@ class EvolveResult(eqx.Module):
     heat_current: Float[Array, " n_t"] | None
     states: Complex[Array, "n_t d d"] | None
     populations: Float[Array, "n_t d"] | None
+    expect: Complex[Array, "n_ops n_t"] | None
     num_steps: Int[Array, ""]
     num_accepted_steps: Int[Array, ""]
     num_rejected_steps: Int[Array, ""]
@@ -282,6 +292,55 @@ def _spectrum(rho):
 _HOST_EIGH_MIN = 32
 
 
+@functools.lru_cache(maxsize=32)
+def _fold_maps(d: int):
+    r"""Index maps of the folded band layout (static NumPy arrays).
+
+    Chain $c = 0, \dots, \lfloor d/2 \rfloor$ holds band $c$ (positions $0, \dots, d-1-c$)
+    followed by band $d - c$ (positions $0, \dots, c - 1$); chain 0 is band 0 alone, and for
+    even $d$ the middle band $d/2$ is alone in the last chain (its second half is padding).
+
+    **Returns:** `(q, p, valid)` of shape `(n_chains, d)`, the band and position held by every
+    chain entry (padding points at a padding entry of the `to_bands` layout, which is zero),
+    and `(c, i)` of shape `(d, d)`, the chain entry holding band `q`, position `p` (anything
+    where `p >= d - q`).
+    """
+    n_chains = d // 2 + 1
+    c = np.arange(n_chains)[:, None]
+    i = np.arange(d)[None, :]
+    first = i < d - c
+    valid = first | (d - c != c)
+    q = np.where(first, c, d - c)
+    p = np.where(first, i, i - (d - c))
+    q = np.where(valid, q, d - 1)
+    p = np.where(valid, p, d - 1)
+    qq = np.arange(d)[:, None]
+    pp = np.arange(d)[None, :]
+    low = qq <= d // 2
+    chain = np.where(low, qq, d - qq) + 0 * pp
+    pos = np.where(low, pp, pp + qq)
+    inside = pp < d - qq
+    chain = np.where(inside, chain, 0)
+    pos = np.where(inside, pos, 0)
+    return q, p, valid, chain, pos
+
+
+def _fold(bands, maps):
+    """`(..., d, d)` band layout (`to_bands`) -> `(..., n_chains, d)` folded chains."""
+    q, p, valid, _, _ = maps
+    out = bands[..., q, p]
+    return jnp.where(jnp.asarray(valid), out, jnp.zeros((), out.dtype))
+
+
+def _unfold(chains, maps):
+    """Inverse of `_fold`: `(..., n_chains, d)` -> `(..., d, d)` band layout, zero padded."""
+    _, _, _, chain, pos = maps
+    d = chain.shape[0]
+    inside = np.arange(d)[None, :] < d - np.arange(d)[:, None]
+    out = chains[..., chain, pos]
+    return jnp.where(jnp.asarray(inside), out, jnp.zeros((), out.dtype))
+
+
 def _tridiagonal_rmatvec(lower, diag, upper, x):
     """$L^\\top x$ for a tridiagonal $L$ in gtsv convention, along the last axis."""
     z = jnp.zeros_like(x[..., :1])
@@ -319,12 +378,18 @@ OBSERVABLES = ("energy", "ergotropy", "entropy", "heat_current")
 
 
 class _Problem(eqx.Module):
-    """Everything the solve needs: the operator, the initial state and the save functions.
+    r"""Everything the solve needs: the operator, the initial state and the save functions.
 
-    `kind` is `"spin-pop"` (state `(d, 1)`), `"spin-full"` (coherence bands `(d, d, 2)`,
-    real and imaginary parts, rotating frame), `"dense-pop"` (`(d,)`) or `"dense-full"` (the
-    `d*d` real coordinates of a Hermitian matrix); `op.pack`/`op.unpack` convert to the
-    solver's layout.
+    `kind` is `"spin-pop"` (state `(d, 1)`), `"spin-full"` (coherence bands folded into
+    chains, `(n_chains, d, 2)`, real and imaginary parts, rotating frame; see `_fold_maps`),
+    `"dense-pop"` (`(d,)`) or `"dense-full"` (the `d*d` real coordinates of a Hermitian
+    matrix); `op.pack`/`op.unpack` convert to the solver's layout.
+
+    `e_ops` holds the expectation operators in the form the state is read in: their
+    diagonals `(n, d)` for populations, $A^\top$ `(n, d, d)` for dense states, and for the
+    spin bands the folded coefficients of $\rho_{i,i+q}$ and of its conjugate, `(2, n,
+    n_chains, d)`, so that $\mathrm{tr}(A\rho) = \sum_{i,q} [A_{i+q,i}\rho_{i,i+q} +
+    A_{i,i+q}\overline{\rho_{i,i+q}}]$ (the second term for $q > 0$).
     """
 
     op: AbstractStructuredOperator
@@ -334,7 +399,9 @@ class _Problem(eqx.Module):
     e_asc: Array  # levels sorted ascending
     ascending: Array  # whether basis order is ascending in energy (else descending)
     heat_weights: Array  # L^T energies on the population sector: dE/dt = w . P
+    e_ops: Array | None
     kind: str = eqx.field(static=True)
+    e_chains: tuple | None = eqx.field(static=True, default=None)
     which: tuple = eqx.field(static=True, default=OBSERVABLES)
 
     def state(self, t, t0, y):
@@ -346,23 +413,60 @@ class _Problem(eqx.Module):
         if self.kind == "dense-pop":
             return y
         if self.kind == "spin-full":
-            bands = jax.lax.complex(y[..., 0], y[..., 1])
-            q = jnp.arange(bands.shape[0], dtype=y.dtype)
-            omega = jnp.asarray(self.model.omega_s).astype(y.dtype)
-            phase = omega * q * (t - t0).astype(y.dtype)
-            rot = jax.lax.complex(jnp.cos(phase), jnp.sin(phase))
-            return from_bands(bands * rot[:, None])
+            return from_bands(_unfold(self._lab_chains(t, t0, y), _fold_maps(self.model.dim)))
         d = self.model.dim
         return _unpack(y.reshape(d, d))
 
-    def observables(self, state):
+    def _lab_chains(self, t, t0, y, which=None):
+        r"""Folded coherence bands in the lab frame, $\rho_{i,i+q}(t)$, `(n_chains, d)`; only
+        the chains `which` (a static index tuple) when given."""
+        q = _fold_maps(self.model.dim)[0]
+        if which is not None:
+            y, q = y[np.asarray(which)], q[np.asarray(which)]
+        chains = jax.lax.complex(y[..., 0], y[..., 1])
+        q = jnp.asarray(q, dtype=y.dtype)
+        omega = jnp.asarray(self.model.omega_s).astype(y.dtype)
+        phase = omega * q * (t - t0).astype(y.dtype)
+        return chains * jax.lax.complex(jnp.cos(phase), jnp.sin(phase))
+
+    def expectations(self, t, t0, y):
+        r"""$\mathrm{tr}(A_k\rho(t))$ for the operators in `e_ops`, straight from the solver
+        state `y` (no density matrix is formed for the spin bands)."""
+        if self.kind == "spin-full":
+            # Only the chains the operators touch (static): XLA then evaluates the dense
+            # output on those alone (J_z needs band 0, J_+ band 1).
+            z = self._lab_chains(t, t0, self.op.unpack(y), self.e_chains)
+            e_up, e_lo = self.e_ops[0], self.e_ops[1]
+            return jnp.sum(e_up * z + e_lo * jnp.conj(z), axis=(-2, -1))
+        state = self.state(t, t0, y)
+        if self.kind in ("spin-pop", "dense-pop"):
+            return self.e_ops @ state.astype(self.e_ops.dtype)
+        return jnp.sum(self.e_ops * state, axis=(-2, -1))
+
+    def saved(self, t, t0, y, observables_only: bool):
+        """What the solve keeps at a save point: the state (or, with `observables_only`,
+        the observables in `which`) and the expectations of `e_ops`."""
+        out = {}
+        if not observables_only:
+            out["state"] = self.state(t, t0, y)
+        elif self.kind == "spin-full" and not {"ergotropy", "entropy"} & set(self.which):
+            # Energy and heat current need band 0 only (chain 0, the populations).
+            p = self.op.unpack(y)[0, :, 0]
+            out.update(self.observables(p, populations=True))
+        elif self.which:
+            out.update(self.observables(self.state(t, t0, y)))
+        if self.e_ops is not None:
+            out["expect"] = self.expectations(t, t0, y)
+        return out
+
+    def observables(self, state, populations: bool = False):
         """The observables in `which` (energy, ergotropy, entropy, heat current) of one
-        reported state."""
+        reported state (`populations=True`: of its populations, which must then suffice)."""
         rdtype = jnp.real(state).dtype
         eps = self.energies.astype(rdtype)
         e_asc = self.e_asc.astype(rdtype)
         out = {}
-        if self.kind in ("spin-pop", "dense-pop"):
+        if self.kind in ("spin-pop", "dense-pop") or populations:
             p = state
             energy = jnp.sum(eps * p)
             if "ergotropy" in self.which:
@@ -399,14 +503,21 @@ class _Problem(eqx.Module):
         return out
 
 
-def _build(model, rho0, kind: str, dtype, method: str, which: tuple) -> _Problem:
+def _build(
+    model, rho0, kind: str, dtype, method: str, which: tuple, e_ops, e_chains=None
+) -> _Problem:
     """Set up the problem for `model` (inside the jit), in float64, then cast to `dtype`."""
-    problem = dataclasses.replace(_build64(model, rho0, kind, method), which=which)
+    problem = _build64(model, rho0, kind, method)
+    if e_ops is not None and problem.kind == "spin-full":
+        e_chains = e_chains if e_chains is not None else tuple(range(model.dim // 2 + 1))
+        problem = dataclasses.replace(problem, e_chains=e_chains)
+    problem = dataclasses.replace(problem, which=which, e_ops=_expectation_form(problem, e_ops))
     if dtype is None:
         return problem
     cast = lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x
+    ccast = lambda x: None if x is None else x.astype(jnp.result_type(dtype, jnp.complex64))
     return eqx.tree_at(
-        lambda p: (p.op, p.y0, p.energies, p.e_asc, p.heat_weights),
+        lambda p: (p.op, p.y0, p.energies, p.e_asc, p.heat_weights, p.e_ops),
         problem,
         (
             problem.op.astype(dtype),
@@ -414,8 +525,41 @@ def _build(model, rho0, kind: str, dtype, method: str, which: tuple) -> _Problem
             cast(problem.energies),
             cast(problem.e_asc),
             cast(problem.heat_weights),
+            ccast(problem.e_ops),
         ),
+        is_leaf=lambda x: x is None,
     )
+
+
+def _expectation_form(problem: _Problem, e_ops):
+    """`e_ops` `(n, d, d)` (in the basis of the states) in the form `_Problem.expectations`
+    reads them (see `_Problem`)."""
+    if e_ops is None:
+        return None
+    if problem.kind == "dense-pop":  # populations live in the energy eigenbasis of h_s
+        U = problem.model.eigenbasis.astype(e_ops.dtype)
+        return jnp.real(jnp.einsum("ji,njk,ki->ni", jnp.conj(U), e_ops, U)).astype(e_ops.dtype)
+    if problem.kind == "spin-pop":
+        return jnp.diagonal(e_ops, axis1=-2, axis2=-1)
+    if problem.kind == "dense-full":
+        return jnp.swapaxes(e_ops, -1, -2)
+    maps = _fold_maps(problem.model.dim)
+    up = _fold(to_bands(jnp.swapaxes(e_ops, -1, -2)), maps)  # A[i+q, i]
+    lo = _fold(to_bands(e_ops).at[..., 0, :].set(0), maps)  # A[i, i+q], q > 0
+    idx = np.asarray(problem.e_chains)
+    return jnp.stack([up[:, idx], lo[:, idx]])
+
+
+def _band_support(e_ops, d: int):
+    """The chains of the folded layout on which concrete `e_ops` have non-zero entries (a
+    static tuple), or `None` (all) for traced operators."""
+    if e_ops is None or not is_concrete(e_ops):
+        return None
+    a = np.abs(np.asarray(e_ops)).sum(axis=0)
+    q = np.abs(np.arange(d)[:, None] - np.arange(d)[None, :])
+    bands = np.unique(q[a > 0])
+    chains = np.unique(np.where(bands <= d // 2, bands, d - bands))
+    return tuple(int(c) for c in chains) if len(chains) else (0,)
 
 
 def _build64(model, rho0, kind: str, method: str) -> _Problem:
@@ -431,6 +575,7 @@ def _build64(model, rho0, kind: str, method: str) -> _Problem:
                 e_asc=eps,
                 ascending=jnp.asarray(True),
                 heat_weights=G.T @ eps,
+                e_ops=None,
                 kind="dense-pop",
             )
         d = model.dim
@@ -443,6 +588,7 @@ def _build64(model, rho0, kind: str, method: str) -> _Problem:
             e_asc=eps,
             ascending=jnp.asarray(True),
             heat_weights=jnp.zeros_like(eps),
+            e_ops=None,
             kind="dense-full",
         )
     eps = model.energies()
@@ -455,9 +601,10 @@ def _build64(model, rho0, kind: str, method: str) -> _Problem:
         spin_kind = "spin-pop"
     else:
         lo, di, up = model.band_generators()
-        op = _spin_operator(lo, di, up, method)
-        bands = to_bands(rho0)
-        y0 = jnp.stack([jnp.real(bands), jnp.imag(bands)], axis=-1)
+        maps = _fold_maps(model.dim)
+        op = _spin_operator(_fold(lo, maps), _fold(di, maps), _fold(up, maps), method)
+        chains = _fold(to_bands(rho0), maps)
+        y0 = jnp.stack([jnp.real(chains), jnp.imag(chains)], axis=-1)
         spin_kind = "spin-full"
     if spin_kind == "spin-full":
         lo, di, up = lo[0], di[0], up[0]  # band 0 is the population sector
@@ -470,6 +617,7 @@ def _build64(model, rho0, kind: str, method: str) -> _Problem:
         e_asc=e_asc,
         ascending=omega >= 0,
         heat_weights=heat,
+        e_ops=None,
         kind=spin_kind,
     )
 
@@ -503,14 +651,15 @@ def _solve_traced(
     norm,
     method,
     observables,
+    e_ops=None,
+    e_chains=None,
 ):
-    problem = _build(model, rho0, kind, dtype, method, observables)
+    problem = _build(model, rho0, kind, dtype, method, observables, e_ops, e_chains)
     t0 = ts[0]
 
     def save(t, y, args):
         del args
-        state = problem.state(t, t0, y)
-        return problem.observables(state) if observables_only else state
+        return problem.saved(t, t0, y, observables_only)
 
     sol = diffrax.diffeqsolve(
         diffrax.ODETerm(problem.op),
@@ -542,12 +691,11 @@ def _solve_traced(
         sol.stats["num_accepted_steps"],
         sol.stats["num_rejected_steps"],
     )
-    if observables_only:
+    if observables_only or not observables:
         return sol.ys, code, stats
     # All save points at once: one batched sort / eigendecomposition instead of n_t.
-    out = jax.vmap(problem.observables)(sol.ys)
-    out["state"] = sol.ys
-    return out, code, stats
+    out = jax.vmap(problem.observables)(sol.ys["state"])
+    return {**sol.ys, **out}, code, stats
 
 
 _solve = eqx.filter_jit(_solve_traced)
@@ -615,16 +763,48 @@ def _as_arrays(model):
     return jax.tree_util.tree_map(conv, model)
 
 
-def _check_observables(observables, observables_only):
+def _check_observables(observables, observables_only, has_e_ops=False):
     if isinstance(observables, str):
         observables = (observables,)
     observables = tuple(observables)
     bad = [o for o in observables if o not in OBSERVABLES]
     if bad:
         raise ValueError(f"observables must be among {OBSERVABLES}, got {bad[0]!r}")
-    if observables_only and not observables:
-        raise ValueError("observables is empty and observables_only=True: nothing to compute")
+    if observables_only and not observables and not has_e_ops:
+        raise ValueError(
+            "observables is empty, e_ops is None and observables_only=True: nothing to compute"
+        )
     return tuple(o for o in OBSERVABLES if o in observables)
+
+
+def _check_e_ops(e_ops, d: int):
+    """`e_ops` as a complex `(n, d, d)` array: one `(d, d)` operator, a sequence of them, or
+    an `(n, d, d)` array."""
+    if e_ops is None:
+        return None
+    if isinstance(e_ops, str | bytes | dict):
+        raise TypeError(f"e_ops must be a (d, d) operator or a sequence of them, got {e_ops!r}")
+    ops = list(e_ops) if isinstance(e_ops, list | tuple) else [e_ops]
+    if not ops:
+        raise ValueError("e_ops must hold at least one operator, got an empty sequence")
+    arrs = []
+    cdtype = jnp.result_type(complex)
+    for k, a in enumerate(ops):
+        a = jnp.asarray(a)
+        if not jnp.issubdtype(a.dtype, jnp.number) or a.dtype == jnp.bool_:
+            raise TypeError(f"e_ops[{k}] must be a numeric array, got dtype {a.dtype}")
+        if a.ndim == 3 and len(ops) == 1:
+            arrs.extend(list(a.astype(cdtype)))
+            continue
+        if a.shape != (d, d):
+            raise ValueError(f"e_ops[{k}] must have shape ({d}, {d}), got {a.shape}")
+        arrs.append(a.astype(cdtype))
+    out = jnp.stack(arrs)
+    if out.shape[1:] != (d, d):
+        raise ValueError(f"e_ops must have shape (n, {d}, {d}), got {out.shape}")
+    if is_concrete(out) and not bool(jnp.all(jnp.isfinite(out))):
+        raise ValueError("e_ops must be finite, got non-finite entries")
+    return out
 
 
 def _float_dtype(dtype):
@@ -653,9 +833,10 @@ def _run(
     norm,
     method,
     observables=OBSERVABLES,
+    e_ops=None,
 ):
     rtol = _check_positive("rtol", rtol)
-    observables = _check_observables(observables, observables_only)
+    observables = _check_observables(observables, observables_only, e_ops is not None)
     atol = _check_positive("atol", atol)
     if isinstance(max_steps, bool) or not isinstance(max_steps, numbers.Integral) or max_steps < 1:
         raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
@@ -685,6 +866,8 @@ def _run(
         norm=norm,
         method=method,
         observables=observables,
+        e_ops=e_ops,
+        e_chains=_band_support(e_ops, model.dim) if kind == "density" else None,
     )
     messages = _messages(max_steps, rtol, atol)
     if is_concrete(code):
@@ -715,6 +898,7 @@ def evolve(
     norm: str = "max",
     method: str = "auto",
     observables: tuple[str, ...] = OBSERVABLES,
+    e_ops=None,
 ) -> EvolveResult:
     r"""Evolve a state under the master equation of `model` and record observables at `ts`.
 
@@ -745,6 +929,14 @@ def evolve(
       compute (default all; the others are `None`). For density matrices the ergotropy and
       the entropy take one eigendecomposition per save point, which dominates the cost of
       long full-state runs when the states are all one needs.
+    - `e_ops`: operators $A_k$ (one `(d, d)` array, a sequence of them or an `(n, d, d)`
+      array, in the basis of `rho0`'s density matrices: basis order for `SpinGas`, the basis
+      of `h_s` for `CollisionalModel`) whose expectations $\mathrm{tr}(A_k\rho(t))$ are
+      recorded at `ts` in `result.expect`. They are read off the solver's state at each save
+      point (for the spin, straight from the coherence bands, $O(d^2)$ per operator), so with
+      `observables_only=True` and `observables=()` a full density-matrix run stores nothing
+      but these numbers. For a population start only the diagonals (in the energy
+      eigenbasis) matter.
     - `method`: tridiagonal solves for `SpinGas`: `"auto"` (on CPU cyclic reduction below
       8192 levels, the partitioned sweep above and for the coherence bands; cyclic reduction
       on accelerators), `"cyclic"`, `"partition"` or `"lapack"` (see `_solver.py`).
@@ -765,6 +957,7 @@ def evolve(
     rho0 = validate_state(rho0, d, "rho0")
     kind = "populations" if rho0.ndim == 1 else "density"
     ts = _check_ts(ts)
+    e_ops = _check_e_ops(e_ops, d)
     ys, (n, n_acc, n_rej) = _run(
         model,
         rho0,
@@ -781,8 +974,11 @@ def evolve(
         norm=norm,
         method=method,
         observables=observables,
+        e_ops=e_ops,
     )
+    ys = dict(ys)
     states = ys.pop("state", None)
+    expect = ys.pop("expect", None)
     return EvolveResult(
         ts=_cast(ts, _float_dtype(dtype)),
         energy=ys.get("energy"),
@@ -791,6 +987,7 @@ def evolve(
         heat_current=ys.get("heat_current"),
         states=states if kind == "density" else None,
         populations=states if kind == "populations" else None,
+        expect=None if expect is None else expect.T,
         num_steps=n,
         num_accepted_steps=n_acc,
         num_rejected_steps=n_rej,

@@ -474,3 +474,95 @@ def test_passive_states_have_exactly_zero_ergotropy():
         np.testing.assert_allclose(
             _ergotropy_populations(jnp.asarray(q), jnp.asarray(e)), ref, rtol=1e-12
         )
+
+
+# --- expectation values (e_ops) and the folded band layout --------------------------------------
+
+
+@pytest.mark.parametrize("j", [0.5, 1.5, 2, 3.5])
+def test_e_ops_against_qutip_expect(j):
+    """<J_z>, <J_+>, <J_x^2> and a random operator along a spin-coherent start, odd and even
+    d (the middle band of even d sits alone in its chain), against QuTiP's own e_ops."""
+    gas = SpinGas(j, omega_s=1.3, delta=2.0, T_a=1.0, T_m=0.5, gamma_tilde=5.0)
+    d = gas.dim
+    rng = np.random.default_rng(int(2 * j))
+    A = rng.normal(size=(d, d)) + 1j * rng.normal(size=(d, d))
+    jz, jp, jm = spin_operators(j)
+    jx2 = (0.5 * (jp + jm)) @ (0.5 * (jp + jm))
+    psi = qutip.spin_coherent(j, 1.1, 0.4)
+    rho_q = psi * psi.dag()
+    rho0 = rho_q.full()[::-1, ::-1]
+    ts = times(gas)
+    ops = [jz, jp, jx2, A]
+    res = evolve(gas, rho0, ts, e_ops=ops, observables=(), observables_only=True)
+    assert res.states is None and res.energy is None
+    gp, gm = (float(r) for r in gas.rates())
+    flip = lambda a: qutip.Qobj(np.asarray(a)[::-1, ::-1])
+    ref = qutip.mesolve(
+        1.3 * qutip.jmat(j, "z"),
+        rho_q,
+        ts,
+        [np.sqrt(gp) * qutip.jmat(j, "+"), np.sqrt(gm) * qutip.jmat(j, "-")],
+        e_ops=[flip(a) for a in ops],
+        options={"atol": 1e-12, "rtol": 1e-11, "nsteps": 10**6},
+    )
+    got = np.asarray(res.expect)
+    assert got.shape == (4, len(ts))
+    for k, want in enumerate(ref.expect):
+        scale = max(1.0, np.max(np.abs(ops[k])))
+        np.testing.assert_allclose(got[k], want, atol=1e-7 * scale, rtol=0)
+
+
+def test_e_ops_with_stored_states_and_other_models():
+    """With states stored, expect equals tr(A rho) of those states; the general model's and the
+    population sector's expectations against SciPy expm."""
+    gas = inverting()
+    d = gas.dim
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(d, d)) + 1j * rng.normal(size=(d, d))
+    rho0 = X @ X.conj().T
+    rho0 /= np.trace(rho0)
+    A = rng.normal(size=(2, d, d)) + 1j * rng.normal(size=(2, d, d))
+    ts = times(gas)
+    res = evolve(gas, rho0, ts, e_ops=A)
+    np.testing.assert_allclose(
+        np.asarray(res.expect), np.einsum("kij,tji->kt", A, np.asarray(res.states)), atol=1e-13
+    )
+    jz, jp, jm = spin_operators(J)
+    gp, gm = (float(r) for r in gas.rates())
+    model = CollisionalModel(
+        np.diag(np.arange(d) - J),
+        np.diag([0.0, 3.0]),
+        np.kron(jp, [[0, 1], [0, 0]]) + np.kron(jm, [[0, 0], [1, 0]]),
+        T_a=1.0,
+        T_m=0.5,
+        gamma_tilde=50.0,
+    )
+    S = np.asarray(model.superoperator())
+    res = evolve(model, rho0, ts, e_ops=list(A), observables=(), observables_only=True)
+    exact = [
+        np.einsum("kij,ji->k", A, (sla.expm(S * t) @ rho0.reshape(-1)).reshape(d, d)) for t in ts
+    ]
+    np.testing.assert_allclose(np.asarray(res.expect), np.array(exact).T, atol=1e-8)
+    p0 = np.zeros(d)
+    p0[0] = 1.0
+    res = evolve(gas, p0, ts, e_ops=jz)
+    G = rate_matrix(J, gp, gm)
+    want = [(np.arange(d) - J) @ (sla.expm(G * t) @ p0) for t in ts]
+    np.testing.assert_allclose(np.real(np.asarray(res.expect[0])), want, atol=1e-8)
+
+
+def test_bad_e_ops():
+    gas = inverting()
+    rho0 = np.eye(gas.dim) / gas.dim
+    ts = times(gas)
+    with pytest.raises(ValueError, match=r"e_ops\[1\] must have shape \(5, 5\), got \(4, 4\)"):
+        evolve(gas, rho0, ts, e_ops=[np.eye(5), np.eye(4)])
+    with pytest.raises(ValueError, match="e_ops must hold at least one operator"):
+        evolve(gas, rho0, ts, e_ops=[])
+    with pytest.raises(ValueError, match="e_ops must be finite"):
+        evolve(gas, rho0, ts, e_ops=np.full((5, 5), np.nan))
+    with pytest.raises(TypeError, match="e_ops"):
+        evolve(gas, rho0, ts, e_ops="Jz")
+    with pytest.raises(ValueError, match="nothing to compute"):
+        evolve(gas, rho0, ts, observables=(), observables_only=True)
