@@ -321,8 +321,7 @@ class CollisionalModel(eqx.Module):
         if uses_closed_form(self.profile, self.drift):
             log_i = log_scattering_integral(self.alpha, s)
         else:
-            w = jnp.zeros_like(s) if self.drift is None else self.drift
-            log_i = _log_profile_integral(self.profile, self.alpha, s, w)
+            log_i = _log_profile_integral(self.profile, self.alpha, s, self.drift)
         log_w = log_p[self.channel_source] + log_i
         return self.rate_scale() * jnp.exp(log_w)
 

@@ -414,13 +414,15 @@ def _log_integrand(profile, alpha, s, w, tau):
     inv = s / k
     val = log_k + profile.log_fourier_sq(k) - 0.25 * alpha * (k * k + inv * inv)
     val = val + jax.nn.log_sigmoid(tau)  # dk/dtau
+    if w is None:  # the gas at rest: N = 1
+        return val
     return val + _log_mean_factor(alpha, 0.5 * (k + inv), w)
 
 
 def _log_profile_integral_scalar(profile, alpha, s, w, n, n_scan):
-    """ln I_g(alpha, s, w) for scalar arguments (see `profile_integral`)."""
+    """ln I_g(alpha, s, w) for scalar arguments (see `profile_integral`); `w=None`: at rest."""
     a0, s0, w0 = jax.lax.stop_gradient((alpha, s, w))
-    k_lo, k_hi = _outer_window(a0, s0, w0)
+    k_lo, k_hi = _outer_window(a0, s0, 0.0 if w is None else w0)
     t_lo, t_hi = _tau_of_k(k_lo), _tau_of_k(k_hi)
     grid = t_lo + (t_hi - t_lo) * jnp.linspace(0.0, 1.0, n_scan, dtype=t_lo.dtype)
     psi = _log_integrand(jax.lax.stop_gradient(profile), a0, s0, w0, grid)
@@ -443,7 +445,10 @@ def _log_profile_integral_scalar(profile, alpha, s, w, n, n_scan):
 
 
 @functools.partial(jax.jit, static_argnames=("n", "n_scan"))
-def _log_profile_integral_unchecked(profile, alpha, s, w, n=256, n_scan=128):
+def _log_profile_integral_unchecked(profile, alpha, s, w=None, n=256, n_scan=128):
+    if w is None:
+        one = lambda a, s_: _log_profile_integral_scalar(profile, a, s_, None, n, n_scan)
+        return jnp.vectorize(one)(alpha, s)
     one = lambda a, s_, w_: _log_profile_integral_scalar(profile, a, s_, w_, n, n_scan)
     return jnp.vectorize(one)(alpha, s, w)
 
@@ -454,8 +459,8 @@ _NAN_MESSAGE = (
 )
 
 
-def _log_profile_integral(profile, alpha, s, w, n=256, n_scan=128):
-    """`ln I_g` for the models: NaN from a faulty profile raises at run time."""
+def _log_profile_integral(profile, alpha, s, w=None, n=256, n_scan=128):
+    """`ln I_g` for the models (`w=None`: gas at rest); a faulty profile raises at run time."""
     out = _log_profile_integral_unchecked(profile, alpha, s, w, n=n, n_scan=n_scan)
     return eqx.error_if(out, jnp.any(jnp.isnan(out)), _NAN_MESSAGE)
 
@@ -467,7 +472,7 @@ def _common(*args):
     return tuple(a.astype(dtype) for a in arrays)
 
 
-def profile_integral(profile, alpha, s, *, drift=0.0, log: bool = False, n: int = 256):
+def profile_integral(profile, alpha, s, *, drift=None, log: bool = False, n: int = 256):
     r"""The first-Born rate of eq. (12) for any isotropic profile, divided by $\tilde\Gamma|v|^2$.
 
     $$I_g(\alpha, s, w) = \frac{1}{8\pi^3\alpha}\int_0^\infty dk\; k\,|G(k)|^2\,
@@ -487,8 +492,8 @@ def profile_integral(profile, alpha, s, *, drift=0.0, log: bool = False, n: int 
     - `alpha`: $\alpha = E_R/k_BT_M > 0$, real array.
     - `s`: internal energy gained in the collision in units of $E_R$, real array.
     - `drift`: drift speed $w = m|\mathbf u|R/\hbar \ge 0$ of a drifting Maxwellian (drift
-      kinetic energy $w^2E_R$), real array broadcasting with `alpha` and `s`; 0 is the gas
-      at rest.
+      kinetic energy $w^2E_R$), real array broadcasting with `alpha` and `s`; default
+      `None`, the gas at rest (the same value as `drift=0`, without the drift factor's cost).
     - `log`: if `True`, return $\ln I_g$ (finite where $I_g$ underflows).
     - `n`: trapezoid nodes per point (256 gives about 1e-13 relative accuracy).
 
@@ -505,8 +510,11 @@ def profile_integral(profile, alpha, s, *, drift=0.0, log: bool = False, n: int 
     )
     alpha = check_real("alpha", alpha, positive=True)
     s = check_real("s", s)
-    drift = check_real("drift", drift, nonnegative=True)
-    out = _log_profile_integral_unchecked(profile, *_common(alpha, s, drift), n=n)
+    if drift is None:
+        out = _log_profile_integral_unchecked(profile, *_common(alpha, s), n=n)
+    else:
+        drift = check_real("drift", drift, nonnegative=True)
+        out = _log_profile_integral_unchecked(profile, *_common(alpha, s, drift), n=n)
     if is_concrete(out):
         if np.any(np.isnan(np.asarray(out))):
             raise ValueError(_NAN_MESSAGE)

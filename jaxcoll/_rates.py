@@ -58,7 +58,7 @@ def _log_profile_spin_rates(profile, drift, D, A, alpha):
     """
     s = D / alpha
     if drift is None:
-        l_dn = _log_profile_integral(profile, alpha, s, jnp.zeros_like(s))
+        l_dn = _log_profile_integral(profile, alpha, s)
         l_up = l_dn + alpha * s
     else:
         l_up = _log_profile_integral(profile, alpha, -s, drift)
