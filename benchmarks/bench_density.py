@@ -15,8 +15,9 @@ J = 100, theta = pi/2, omega_s = 1, delta = 4, T_a = 5, T_m = 1, E_R = 1, gamma_
 - QuTiP 5: `mesolve` with sparse `jmat` operators (its default adaptive Adams/BDF integrator).
 - dynamiqs 0.3: `mesolve` with DIA-layout operators and `Tsit5`.
 
-Times are warm (best of `--repeat` runs after one compile run); the first call is reported
-separately. Agreement: max |<J_z>| and ||<J_+>|| differences over the curve in units of J.
+Times are warm: after one first (compile) call each, `--repeat` rounds run every method once
+in turn and the best time of each is kept; the first call is reported separately.
+Agreement: max |<J_z>| and ||<J_+>|| differences over the curve in units of J.
 Also: J = 1000 full density matrix (time and peak memory) and a cost-vs-J table with the fitted
 exponent. Prints tables; writes benchmarks/results/density.json.
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import time
@@ -60,7 +62,8 @@ def _spin_ops(J):
     return np.diag(m), np.diag(c, -1)  # J_z, J_+ in jaxcoll's ascending basis
 
 
-def run_jaxcoll(J, ts, repeat, mode="rms"):
+def setup_jaxcoll(J, ts, mode="rms"):
+    """`(once, extract)`: one jaxcoll run and its <J_z>, |<J_+>|."""
     gas = jaxcoll.SpinGas(J, **PARAMS)
     rho0 = jaxcoll.spin_coherent_state(J, np.pi / 2)
     if mode == "states":
@@ -69,22 +72,16 @@ def run_jaxcoll(J, ts, repeat, mode="rms"):
         kw = dict(e_ops=list(_spin_ops(J)), observables=(), observables_only=True, norm=mode)
 
     def once():
-        r = jaxcoll.evolve(gas, rho0, ts, rtol=RTOL, atol=ATOL, **kw)
-        return jax.block_until_ready(r)
+        return jax.block_until_ready(jaxcoll.evolve(gas, rho0, ts, rtol=RTOL, atol=ATOL, **kw))
 
-    t0 = time.perf_counter()
-    res = once()
-    first = time.perf_counter() - t0
-    best = np.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        res = once()
-        best = min(best, time.perf_counter() - t0)
-    if mode == "states":
-        jz, jp = _expectations(res.states, J)
-    else:
-        jz, jp = np.real(np.asarray(res.expect[0])), np.abs(np.asarray(res.expect[1]))
-    return dict(first_call_s=first, warm_s=best, jz=jz, jp=jp, steps=int(res.num_steps))
+    def extract(res):
+        if mode == "states":
+            jz, jp = _expectations(res.states, J)
+        else:
+            jz, jp = np.real(np.asarray(res.expect[0])), np.abs(np.asarray(res.expect[1]))
+        return dict(jz=jz, jp=jp, steps=int(res.num_steps))
+
+    return once, extract
 
 
 def _rates():
@@ -92,7 +89,7 @@ def _rates():
     return tuple(float(x) for x in gas.rates())
 
 
-def run_qutip(J, ts, repeat):
+def setup_qutip(J, ts):
     import qutip as qt
 
     gp, gm = _rates()
@@ -102,15 +99,17 @@ def run_qutip(J, ts, repeat):
     rho0 = psi * psi.dag()
     e_ops = [qt.jmat(J, "z"), qt.jmat(J, "+")]
     opts = dict(rtol=RTOL, atol=ATOL, nsteps=10**6)
-    best, res = np.inf, None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        res = qt.mesolve(H, rho0, ts, c_ops, e_ops=e_ops, options=opts)
-        best = min(best, time.perf_counter() - t0)
-    return dict(warm_s=best, jz=np.real(res.expect[0]), jp=np.abs(res.expect[1]))
+
+    def once():
+        return qt.mesolve(H, rho0, ts, c_ops, e_ops=e_ops, options=opts)
+
+    def extract(res):
+        return dict(jz=np.real(res.expect[0]), jp=np.abs(res.expect[1]))
+
+    return once, extract
 
 
-def run_dynamiqs(J, ts, repeat):
+def setup_dynamiqs(J, ts):
     import dynamiqs as dq
 
     dq.set_layout("dia")
@@ -140,16 +139,28 @@ def run_dynamiqs(J, ts, repeat):
         )
         return jax.block_until_ready(r.expects)
 
-    t0 = time.perf_counter()
-    ex = once()
-    first = time.perf_counter() - t0
-    best = np.inf
-    for _ in range(repeat):
+    def extract(ex):
+        ex = np.asarray(ex)
+        return dict(jz=np.real(ex[0]), jp=np.abs(ex[1]))
+
+    return once, extract
+
+
+def time_round_robin(setups: dict, repeat: int) -> dict:
+    """First call of each method, then `repeat` rounds in which every method runs once in
+    turn (so a change of the machine's load hits all of them alike); best warm time each."""
+    out = {}
+    for name, (once, extract, compiled) in setups.items():
         t0 = time.perf_counter()
-        ex = once()
-        best = min(best, time.perf_counter() - t0)
-    ex = np.asarray(ex)
-    return dict(first_call_s=first, warm_s=best, jz=np.real(ex[0]), jp=np.abs(ex[1]))
+        res = once()
+        first = time.perf_counter() - t0
+        out[name] = dict(first_call_s=first if compiled else None, warm_s=np.inf, **extract(res))
+    for _ in range(repeat):
+        for name, (once, _, _) in setups.items():
+            t0 = time.perf_counter()
+            once()
+            out[name]["warm_s"] = min(out[name]["warm_s"], time.perf_counter() - t0)
+    return out
 
 
 def _peak_rss_gib():
@@ -158,20 +169,24 @@ def _peak_rss_gib():
 
 def compare(J, repeat, peers):
     ts = np.linspace(0.0, T_FINAL, N_SAVE)
-    rows = []
-    ours = run_jaxcoll(J, ts, repeat, "rms")
-    rows.append(("jaxcoll evolve, e_ops, RMS norm", ours))
-    rows.append(("jaxcoll evolve, e_ops, max norm", run_jaxcoll(J, ts, repeat, "max")))
-    rows.append(("jaxcoll evolve, 200 states + all obs.", run_jaxcoll(J, ts, repeat, "states")))
+    setups = {
+        "jaxcoll evolve, e_ops, RMS norm": (*setup_jaxcoll(J, ts, "rms"), True),
+        "jaxcoll evolve, e_ops, max norm": (*setup_jaxcoll(J, ts, "max"), True),
+        "jaxcoll evolve, 200 states + all obs.": (*setup_jaxcoll(J, ts, "states"), True),
+    }
     runners = dict(
-        qutip=("QuTiP 5 mesolve", run_qutip), dynamiqs=("dynamiqs mesolve DIA Tsit5", run_dynamiqs)
+        dynamiqs=("dynamiqs mesolve DIA Tsit5", setup_dynamiqs, True),
+        qutip=("QuTiP 5 mesolve", setup_qutip, False),
     )
     for key in peers:
-        name, fn = runners[key]
+        name, fn, compiled = runners[key]
         try:
-            rows.append((name, fn(J, ts, repeat)))
+            setups[name] = (*fn(J, ts), compiled)
         except ImportError as e:  # peer not installed: say so
             print(f"skipping {name}: {e}")
+    timed = time_round_robin(setups, repeat)
+    rows = list(timed.items())
+    ours = timed["jaxcoll evolve, e_ops, RMS norm"]
     table = []
     for name, r in rows:
         dz = np.max(np.abs(r["jz"] - ours["jz"])) / J
@@ -263,7 +278,7 @@ def scaling(Js, n_save=N_SAVE):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="only the J = 100 comparison")
-    p.add_argument("--repeat", type=int, default=2)
+    p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--no-peers", action="store_true")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "density.json"))
     args = p.parse_args()
@@ -271,18 +286,27 @@ def main():
     result = dict(
         machine=dict(
             platform=platform.platform(),
-            cpu_count=__import__("os").cpu_count(),
+            cpu_count=os.cpu_count(),
             backend=jax.default_backend(),
             device=str(jax.devices()[0]),
         ),
         versions=dict(jax=jax.__version__, jaxcoll=jaxcoll.__version__),
         settings=dict(J=100, **PARAMS, t_final=T_FINAL, n_save=N_SAVE, rtol=RTOL, atol=ATOL),
         comparison=compare(100, args.repeat, peers),
+        comparison_measured_at=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        load_average=os.getloadavg(),
     )
+    out = Path(args.out)
     if not args.quick:
         result["scaling"] = scaling([25, 50, 100, 200, 400, 1000])
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2))
+        result["scaling_measured_at"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    elif out.exists():  # --quick keeps the cost-vs-J table of the last full run
+        old = json.loads(out.read_text())
+        for key in ("scaling", "scaling_measured_at"):
+            if key in old:
+                result[key] = old[key]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
     print(f"wrote {args.out}")
 
 
