@@ -28,6 +28,7 @@ EXPECTED = [
     "04_gradients_and_optimisation.ipynb",
     "05_large_J_and_gpu_scans.ipynb",
     "06_your_own_system.ipynb",
+    "07_interaction_shapes.ipynb",
 ]
 
 SLOW = ("04_gradients_and_optimisation.ipynb",)
