@@ -39,6 +39,7 @@ import numpy as np
 import scipy
 import scipy.linalg
 import scipy.optimize
+from _reference import ergotropy_from_ground
 
 import jaxcoll
 from jaxcoll._optimize import optimize_ergotropy
@@ -56,18 +57,7 @@ def rates(T_a, T_m, delta):
 
 
 def scipy_w(gp, gm):
-    d = 2 * J + 1
-    m = np.arange(d) - J
-    c2 = (J - m[:-1]) * (J + m[:-1] + 1.0)
-    i = np.arange(d - 1)
-    L = np.zeros((d, d))
-    L[i + 1, i] += gp * c2
-    L[i, i] -= gp * c2
-    L[i, i + 1] += gm * c2
-    L[i + 1, i + 1] -= gm * c2
-    p = scipy.linalg.expm(L * T_F)[:, 0]
-    e = GAS["omega_s"] * m
-    return float(e @ p - e @ np.sort(p)[::-1])
+    return ergotropy_from_ground(gp, gm, J, T_F, GAS["omega_s"])
 
 
 def scipy_w_at(x):

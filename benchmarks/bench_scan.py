@@ -61,6 +61,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy
 import scipy.linalg
+from _reference import ergotropy, ergotropy_from_ground
 
 import jaxcoll
 from jaxcoll._functionals import ergotropy_at
@@ -80,27 +81,8 @@ def make_w_point(rtol):
     return w_point
 
 
-def generator(gp, gm, j=J):
-    d = 2 * j + 1
-    m = np.arange(d) - j
-    c2 = (j - m[:-1]) * (j + m[:-1] + 1.0)
-    i = np.arange(d - 1)
-    L = np.zeros((d, d))
-    L[i + 1, i] += gp * c2
-    L[i, i] -= gp * c2
-    L[i, i + 1] += gm * c2
-    L[i + 1, i + 1] -= gm * c2
-    return L, m
-
-
-def ergotropy(p, e):
-    return float(e @ p - e @ np.sort(p)[::-1])
-
-
 def scipy_w(gp, gm):
-    L, m = generator(gp, gm)
-    p = scipy.linalg.expm(L * T)[:, 0]
-    return ergotropy(p, GAS["omega_s"] * m)
+    return ergotropy_from_ground(gp, gm, J, T, GAS["omega_s"])
 
 
 def qutip_w(gp, gm):
