@@ -358,7 +358,14 @@ def test_forward_shift_uses_the_volume_integral(name):
 
 # --- drifting Maxwellian -------------------------------------------------------------------------
 
-DRIFTS = [(1.0, 0.0, 0.7), (0.5, 1.5, 2.0), (2.0, -3.0, 0.3), (0.3, 4.0, 3.0), (1.0, -2.0, 5.0)]
+DRIFTS = [
+    (1.0, 0.0, 0.7),
+    (0.5, 1.5, 2.0),
+    (2.0, -3.0, 0.3),
+    (0.3, 4.0, 3.0),
+    (1.0, -2.0, 5.0),
+    (0.2, -0.4, 8.0),
+]
 
 
 @pytest.mark.parametrize("name", ["gaussian", "exponential", "square_well"])
