@@ -22,6 +22,7 @@ from jaxcoll._solver import (
     PartitionedTridiagonalOperator,
     Rosenbrock,
     TridiagonalOperator,
+    _resolvent_powers,
 )
 
 TABLEAUS = [RODAS4, RODAS5P]
@@ -346,6 +347,89 @@ def test_solve_gradient(name, make):
     f = jax.jit(f)
     fd = (f(1.3 + eps) - f(1.3 - eps)) / (2 * eps)
     np.testing.assert_allclose(g, fd, rtol=1e-7)
+
+
+def _dense_powers(lo, di, up, tau, y0, n):
+    """Reference: the resolvent powers with dense `jnp.linalg.solve`, autodiffed by JAX."""
+    L = jnp.diag(di) + jnp.diag(lo[1:], -1) + jnp.diag(up[:-1], 1)
+    A = jnp.eye(di.shape[0]) - tau * L
+    v = jnp.linalg.solve(A, tau * (L @ y0))
+    out = [v]
+    for _ in range(n - 1):
+        v = jnp.linalg.solve(A, v)
+        out.append(v)
+    return jnp.stack(out)
+
+
+def _structured_powers(make, lo, di, up, tau, y0, n):
+    op = make(lo, di, up)
+    return jax.vmap(op.unpack)(_resolvent_powers(op, tau, op.pack(y0), n))
+
+
+POWERS = [*OPERATORS[:4], ("dense", None)]
+
+
+@pytest.mark.parametrize("name, make", POWERS, ids=[o[0] for o in POWERS])
+def test_resolvent_power_derivatives(name, make):
+    """The derivative rule of the resolvent powers (jvp, vjp, vmap of grad) against JAX's
+    autodiff of dense `jnp.linalg.solve`, and against central differences."""
+    rng = np.random.default_rng(11)
+    n, k, npow = 48, 2, 7
+    lo, di, up = map(jnp.asarray, _random_tridiagonal(rng, (), n))
+    y0 = jnp.asarray(rng.normal(size=(n, k)))
+    tau = jnp.asarray(0.21)
+    primals = (lo, di, up, tau, y0)
+    if make is None:
+
+        def ours(lo, di, up, tau, y0):
+            L = jnp.diag(di) + jnp.diag(lo[1:], -1) + jnp.diag(up[:-1], 1)
+            return _resolvent_powers(DenseOperator(L), tau, y0, npow)
+    else:
+
+        def ours(lo, di, up, tau, y0):
+            return _structured_powers(make, lo, di, up, tau, y0, npow)
+
+    def ref(lo, di, up, tau, y0):
+        return _dense_powers(lo, di, up, tau, y0, npow)
+
+    # gtsv convention: lower[0] and upper[-1] are not part of the matrix
+    mask = (jnp.ones(n).at[0].set(0.0), jnp.ones(n), jnp.ones(n).at[-1].set(0.0), 1.0, 1.0)
+    tangents = tuple(
+        m * jnp.asarray(rng.normal(size=np.shape(p))) for m, p in zip(mask, primals, strict=True)
+    )
+    cot = jnp.asarray(rng.normal(size=(npow, n, k)))
+
+    V, dV = jax.jit(lambda *t: jax.jvp(ours, primals, t))(*tangents)
+    V_ref, dV_ref = jax.jvp(ref, primals, tangents)
+    np.testing.assert_allclose(V, V_ref, rtol=1e-11, atol=1e-13)
+    np.testing.assert_allclose(dV, dV_ref, rtol=1e-10, atol=1e-12 * np.abs(dV_ref).max())
+
+    g = jax.jit(lambda c: jax.vjp(ours, *primals)[1](c))(cot)
+    g_ref = jax.vjp(ref, *primals)[1](cot)
+    for m, a, b in zip(mask, g, g_ref, strict=True):
+        np.testing.assert_allclose(m * a, m * b, rtol=1e-10, atol=1e-12 * np.abs(b).max())
+
+    # central differences of a scalar projection along the tangent direction
+    def proj(s):
+        shifted = tuple(p + s * t for p, t in zip(primals, tangents, strict=True))
+        return jnp.sum(cot * ours(*shifted))
+
+    eps = 1e-6
+    proj = jax.jit(proj)
+    fd = (proj(eps) - proj(-eps)) / (2 * eps)
+    np.testing.assert_allclose(jnp.sum(cot * dV), fd, rtol=1e-7)
+
+    # vmap over the step size of the gradient with respect to the coefficients and tau
+    taus = jnp.asarray([0.05, 0.21, 1.7])
+
+    def loss(f):
+        return lambda di, tau: jnp.sum(cot * f(lo, di, up, tau, y0))
+
+    gv = jax.jit(jax.vmap(jax.grad(loss(ours), argnums=(0, 1)), in_axes=(None, 0)))(di, taus)
+    for i, t in enumerate(taus):
+        gd, gt = jax.grad(loss(ref), argnums=(0, 1))(di, t)
+        np.testing.assert_allclose(gv[0][i], gd, rtol=1e-10, atol=1e-12 * np.abs(gd).max())
+        np.testing.assert_allclose(gv[1][i], gt, rtol=1e-10)
 
 
 # --- through diffeqsolve --------------------------------------------------------------------------
