@@ -302,8 +302,8 @@ def _fold_maps(d: int):
 
     **Returns:** `(q, p, valid)` of shape `(n_chains, d)`, the band and position held by every
     chain entry (padding points at a padding entry of the `to_bands` layout, which is zero),
-    and `(c, i)` of shape `(d, d)`, the chain entry holding band `q`, position `p` (anything
-    where `p >= d - q`).
+    and `(c, i, inside)` of shape `(d, d)`, the chain entry holding band `q`, position `p`, and
+    whether `p < d - q` is an entry of the band at all (`c`, `i` are 0 where it is not).
     """
     n_chains = d // 2 + 1
     c = np.arange(n_chains)[:, None]
@@ -322,21 +322,19 @@ def _fold_maps(d: int):
     inside = pp < d - qq
     chain = np.where(inside, chain, 0)
     pos = np.where(inside, pos, 0)
-    return q, p, valid, chain, pos
+    return q, p, valid, chain, pos, inside
 
 
 def _fold(bands, maps):
     """`(..., d, d)` band layout (`to_bands`) -> `(..., n_chains, d)` folded chains."""
-    q, p, valid, _, _ = maps
+    q, p, valid = maps[:3]
     out = bands[..., q, p]
     return jnp.where(jnp.asarray(valid), out, jnp.zeros((), out.dtype))
 
 
 def _unfold(chains, maps):
     """Inverse of `_fold`: `(..., n_chains, d)` -> `(..., d, d)` band layout, zero padded."""
-    _, _, _, chain, pos = maps
-    d = chain.shape[0]
-    inside = np.arange(d)[None, :] < d - np.arange(d)[:, None]
+    chain, pos, inside = maps[3:]
     out = chains[..., chain, pos]
     return jnp.where(jnp.asarray(inside), out, jnp.zeros((), out.dtype))
 

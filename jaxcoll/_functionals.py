@@ -15,15 +15,15 @@ Time is in the model's unit $\hbar/E_R$ (not $1/\tilde\Gamma$ as in `ergotropy_c
 - `mode="reverse"` (default) differentiates through the ODE solve with Diffrax's
   `RecursiveCheckpointAdjoint`: reverse mode whose memory is bounded by the checkpoint budget
   (`checkpoints`, default: Diffrax's scheme for `max_steps`). Cost independent of the number
-  of parameters, about 3.5-4 solves here, 4.5-5 with `checkpoints=16`
+  of parameters, about 3.5-5 solves here, 4.5-6 with `checkpoints=16`
   (`benchmarks/bench_gradients.py`).
 - `mode="forward"` uses `diffrax.ForwardMode`: tangents ride along with the solution, no tape;
-  cost grows with the number of parameters, for three about 2.5-4 solves. Differentiate it with
+  cost grows with the number of parameters, for three about 2.5-5 solves. Differentiate it with
   `jax.jvp`/`jax.jacfwd` (reverse mode through it raises).
 - `mode="scaling"` uses the structure of the problem (see `_solve_scaling`): all parameters
   act through the two rates, the flow depends on them only through $\Gamma_\pm t$, so one
   forward tangent plus Euler's theorem gives the derivative with respect to every parameter.
-  About 2-2.5 solves for any number of parameters, works under `grad`, `jvp` and `vmap`, and
+  About 2-3 solves for any number of parameters, works under `grad`, `jvp` and `vmap`, and
   compiles faster than the other two; it is the derivative of the exact flow to solver
   accuracy, where the other two are exact derivatives of the discrete solver.
 

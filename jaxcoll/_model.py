@@ -32,7 +32,6 @@ from jaxtyping import Array, Complex, Float, Int
 from . import _config  # noqa: F401
 from ._integral import log_scattering_integral
 from ._profiles import (
-    Gaussian,
     InteractionProfile,
     _log_profile_integral,
     check_drift,
@@ -344,10 +343,7 @@ class CollisionalModel(eqx.Module):
         """
         if self.density is None:
             return jnp.zeros_like(self.h_s)
-        if type(self.profile) is Gaussian:
-            volume = (2.0 * jnp.pi) ** 1.5
-        else:
-            volume = self.profile.fourier(jnp.zeros((), dtype=_FLOAT))
+        volume = self.profile.fourier(jnp.zeros((), dtype=_FLOAT))  # (2 pi)^(3/2): Gaussian
         pref = volume * self.density * self.coupling * self.E_R
         w = (pref * self.ancilla_populations()).astype(self._forward.dtype)
         return jnp.einsum("q,qij->ij", w, self._forward)
