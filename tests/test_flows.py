@@ -14,30 +14,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.linalg as sla
-from scipy import special
+from _references import I_ref, spin_rates_ref
 
 import jaxcoll
 from jaxcoll._flows import energy_budget
 from jaxcoll._model import CollisionalModel
 
 # --- independent references ----------------------------------------------------------------------
-
-
-def I_ref(alpha, s):
-    """Closed form of eq. (20): |s| e^{-alpha s/2} K_1(|s| kappa/2)/kappa."""
-    kap = math.sqrt(alpha * (alpha + 4.0))
-    if s == 0.0:
-        return 2.0 / (alpha * (alpha + 4.0))
-    x = abs(s) * kap / 2.0
-    return abs(s) * math.exp(-alpha * s / 2.0 - x) * special.k1e(x) / kap
-
-
-def spin_rates_ref(omega_s, delta, T_a, T_m, gamma_tilde, E_R=1.0):
-    A = (omega_s + delta) / T_a
-    alpha = E_R / T_m
-    gp = gamma_tilde * I_ref(alpha, -delta / E_R) / (1.0 + math.exp(A))
-    gm = gamma_tilde * I_ref(alpha, delta / E_R) / (1.0 + math.exp(-A))
-    return gp, gm
 
 
 def spin_generator_ref(J, gp, gm):

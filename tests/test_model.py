@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import qutip
 import scipy.linalg as sla
+from _references import I_ref
 from hypothesis import HealthCheck, example, given, settings, strategies as st
-from scipy import special
 
 from jaxcoll._model import CollisionalModel
 
@@ -25,17 +25,6 @@ SETTINGS = settings(
 
 
 # --- independent references -------------------------------------------------------------------
-def I_ref(alpha, s):
-    """Closed form of eq. (20) with SciPy's exponentially scaled K_1."""
-    alpha = float(alpha)
-    s = float(s)
-    kap = np.sqrt(alpha * (alpha + 4.0))
-    if s == 0.0:
-        return 2.0 / (alpha * (alpha + 4.0))
-    x = abs(s) * kap / 2.0
-    return abs(s) * np.exp(-alpha * s / 2.0 - x) * special.k1e(x) / kap
-
-
 def I_quad(alpha, s):
     """Eq. (20) by mpmath quadrature."""
     a, s = mpmath.mpf(alpha), mpmath.mpf(s)
