@@ -12,6 +12,9 @@ On-disk layout of `out` (a directory):
 - `manifest.json`: the scan's fingerprint (points, chunk size, output shapes and dtypes) and
   the sorted list of finished chunks, replaced atomically after each chunk is flushed.
 
+On several processes (`jax.distributed`) only process 0 reads and writes `out`; the others
+send it their chunks' results (see `scan`).
+
 Every chunk is padded to the same size, so `fn` is compiled once and each point's result does
 not depend on which chunk or run computed it: a resumed scan produces byte-identical files.
 """
@@ -362,16 +365,25 @@ def scan(
     **Returns:** the pytree `fn` returns, each leaf a NumPy array with a leading axis of
     length `n_points`.
 
-    **Multi-host.** Call `jax.distributed.initialize()` on every process first and then run
-    the same `scan(...)` on all of them with `out` on a shared file system. Process `k` of `K`
-    (`jax.process_index()`, `jax.process_count()`) evaluates the chunks `i` with
-    `i % K == k` on its own local devices, writing into the same preallocated files (disjoint
-    rows); the processes synchronise at the end (`multihost_utils.sync_global_devices`) and
-    each returns the full result read back from `out`. No collective crosses hosts while
-    chunks are computed. With `out=None` each process returns only its own chunks' rows
-    filled (others are zero), so give `out` for multi-host scans. Process 0 creates the files;
-    each process keeps its own `manifest.<k>-of-<K>.json`, so resume with the same number of
-    processes.
+    **Several processes** (several hosts, or several processes on one machine). Call
+    `jax.distributed.initialize(...)` in every process first, then the same `scan(...)` in
+    all of them. The not yet finished chunks are dealt out in rounds: in round `r`, process
+    `k` of `K` (`jax.process_index()`, `jax.process_count()`) evaluates the `(r K + k)`-th of
+    them on its own local devices. Results travel between processes as raw bytes
+    (`multihost_utils.process_allgather`) and are placed by selection, never summed, so -0.0
+    and NaN arrive intact, and **every process returns the full result**, bit for bit the
+    same. Without `out` the processes exchange their results once, at the end. With `out`
+    they exchange them after every round, and process 0 alone writes them (its own and the
+    others') to `out` and keeps the one `manifest.json`: `out` is a path on process 0's
+    machine (a shared file system is not needed), its files are byte-identical to a
+    single-process run's with as many devices per process and the same `chunk_size`, and a
+    killed job restarted (all `K` processes again) loses only the chunks not yet written (at
+    most two rounds: the next chunk is dispatched before a round is gathered). The manifest lists chunks, not processes, so a restart with a different
+    number of processes (1 included) resumes the same way; a different number of devices per
+    process can change the rounded `chunk_size`, which makes it a different scan
+    (`ValueError`; pass `resume=False` to start afresh). Only process 0 shows the progress
+    bar. A process that dies leaves the others waiting in a collective until
+    `jax.distributed`'s heartbeat timeout ends them, so restart the whole job.
 
     ```python
     import jax, numpy as np
