@@ -158,3 +158,8 @@ def test_killed_job_resumes_on_restart(tmp_path, reference):
     for res in results:
         assert _bits(res) == _bits(ref)
     assert _files(out) == ref_files
+
+    # A different scan in `out` is refused on every process (none is left in a collective).
+    logs = _finish(_start(str(tmp_path), 2, out=out, chunk=8, tag="other"), expect_rc=1)
+    for log in logs:
+        assert "ValueError" in log and "different scan" in log
