@@ -13,9 +13,9 @@ fresh job of worker processes (this script started again with `--worker`), all o
 
 Times: `job` is the wall time of the whole job (Python and JAX start-up, `jax.distributed`
 initialisation, compilation, the scans); `cold` the first `scan` call (with compilation),
-`warm` the best of `--repeat` (3) further calls (compiled), both measured on process 0. XLA runs one
-thread per device (`--xla_cpu_multi_thread_eigen=false`) and BLAS one thread, so that devices
-map to cores. Every configuration's result is compared with the baseline's (bit for bit, and
+`warm` the best of `--repeat` (3) further calls (compiled), both measured on process 0. XLA
+runs one thread per device (`--xla_cpu_multi_thread_eigen=false`) and BLAS one thread, so that
+devices map to cores. Every configuration's result is compared with the baseline's (bit for bit, and
 max |dW|). Prints a table and writes `benchmarks/results/multiprocess.json`.
 
     python benchmarks/bench_multiprocess.py [--J 200] [--n 32] [--chunk 128] [--rtol 1e-8] [--quick]

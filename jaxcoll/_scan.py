@@ -378,12 +378,13 @@ def scan(
     machine (a shared file system is not needed), its files are byte-identical to a
     single-process run's with as many devices per process and the same `chunk_size`, and a
     killed job restarted (all `K` processes again) loses only the chunks not yet written (at
-    most two rounds: the next chunk is dispatched before a round is gathered). The manifest lists chunks, not processes, so a restart with a different
-    number of processes (1 included) resumes the same way; a different number of devices per
-    process can change the rounded `chunk_size`, which makes it a different scan
-    (`ValueError`; pass `resume=False` to start afresh). Only process 0 shows the progress
-    bar. A process that dies leaves the others waiting in a collective until
-    `jax.distributed`'s heartbeat timeout ends them, so restart the whole job.
+    most two rounds: the next chunk is dispatched before a round is gathered). The manifest
+    lists chunks, not processes, so a restart with a different number of processes (1
+    included) resumes the same way; a different number of devices per process can change the
+    rounded `chunk_size`, which makes it a different scan (`ValueError`; pass `resume=False`
+    to start afresh). Only process 0 shows the progress bar. A process that dies leaves the
+    others waiting in a collective until `jax.distributed`'s heartbeat timeout ends them, so
+    restart the whole job.
 
     ```python
     import jax, numpy as np
