@@ -435,8 +435,20 @@ def scan(
     structs = jax.tree.leaves(out_struct)
     nproc, rank = jax.process_count(), jax.process_index()
     store, done = None, set()
+    fp = (
+        _fingerprint(stacked, chunk_size, out_struct, order)
+        if out is not None or nproc > 1
+        else None
+    )
+    if nproc > 1:  # every process must deal out the same chunks
+        digests = _allgather(np.frombuffer(bytes.fromhex(fp), np.uint8))
+        if not (digests == digests[0]).all():
+            raise ValueError(
+                "scan was called with different points, chunk_size, order or output shapes "
+                "on different processes (or with different numbers of local devices); "
+                "every process must run the same scan"
+            )
     if out is not None:
-        fp = _fingerprint(stacked, chunk_size, out_struct, order)
         store, done = _open_store(out, n, chunk_size, n_chunks, fp, out_struct, resume, nproc, rank)
     if out is None:
         results = [np.zeros((n, *s.shape[1:]), dtype=s.dtype) for s in structs]

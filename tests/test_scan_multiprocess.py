@@ -41,13 +41,17 @@ def _env():
 
 
 def _start(tmp, nproc, devices=1, out=None, chunk=4, exit_after=None, tag="run"):
-    """Start the `nproc` workers of one job; returns `[(Popen, result_path), ...]`."""
+    """Start the `nproc` workers of one job; returns `[(Popen, result_path), ...]`.
+
+    `chunk` is one chunk size for all, or a list of one per process.
+    """
+    chunks = chunk if isinstance(chunk, list) else [chunk] * nproc
     port = _free_port()
     procs = []
     for rank in range(nproc):
         result = os.path.join(tmp, f"{tag}.{rank}.npz")
         cmd = [sys.executable, WORKER, "--port", str(port), "--nproc", str(nproc)]
-        cmd += ["--rank", str(rank), "--devices", str(devices), "--chunk", str(chunk)]
+        cmd += ["--rank", str(rank), "--devices", str(devices), "--chunk", str(chunks[rank])]
         cmd += ["--result", result]
         if out is not None:
             cmd += ["--out", str(out)]
@@ -163,3 +167,10 @@ def test_killed_job_resumes_on_restart(tmp_path, reference):
     logs = _finish(_start(str(tmp_path), 2, out=out, chunk=8, tag="other"), expect_rc=1)
     for log in logs:
         assert "ValueError" in log and "different scan" in log
+
+
+def test_processes_running_different_scans_are_refused(tmp_path):
+    # Chunks are dealt out by index, so all processes must chunk the same points alike.
+    logs = _finish(_start(str(tmp_path), 2, chunk=[4, 8]), expect_rc=1)
+    for log in logs:
+        assert "ValueError" in log and "different points, chunk_size" in log
