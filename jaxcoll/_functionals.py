@@ -50,10 +50,10 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
 from . import _config  # noqa: F401
-from ._evolve import evolve
+from ._evolve import _times_from_zero, evolve
 from ._observables import ergotropy_populations
 from ._spin import SpinGas
-from ._validation import check_real, is_concrete
+from ._validation import check_real
 
 __all__ = [
     "PARAM_NAMES",
@@ -265,25 +265,6 @@ def _solve_scaling_jvp(opts, primals, tangents):
     o_omega = jnp.stack([w_omega, pops @ m_levels])
     d_out = beta_p * dl_p + beta_m * dl_m + o_omega * dmodel.omega_s + o_dot * (dts - dts[0])
     return we, d_out
-
-
-def _times_from_zero(ts) -> Array:
-    """`[t_start, *ts]`: the grid the solve runs on, starting from the ground state.
-
-    `t_start = 0` when `ts[0] > 0`. When `ts[0] == 0` (which may only be known at run time)
-    the solve starts a vanishing moment earlier, at `-1e-30`, so the grid stays strictly
-    increasing and the state at `ts[0] = 0` is the ground state to all digits. One grid
-    shape for both cases: no recompilation, and the same graph traced or concrete.
-    """
-    ts = _as_float(ts)
-    if ts.ndim != 1 or ts.shape[0] < 1:
-        raise ValueError(f"ts must be a non-empty 1-D array of times, got shape {ts.shape}")
-    if is_concrete(ts):
-        a = np.asarray(ts)
-        if not np.all(np.isfinite(a)) or a[0] < 0 or np.any(np.diff(a) <= 0):
-            raise ValueError(f"ts must be finite, >= 0 and strictly increasing, got {a[:5]}")
-    start = jnp.where(ts[0] > 0, jnp.zeros((), ts.dtype), jnp.full((), -1e-30, ts.dtype))
-    return jnp.concatenate([start[None], ts])
 
 
 def _trajectory(params, ts, kw, opts):
