@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.linalg
+from _references import birth_death_generator
 
 import jaxcoll
 from jaxcoll import (
@@ -39,24 +40,12 @@ def _split(theta):
 # --- independent reference -------------------------------------------------------------------
 
 
-def _generator_np(gp, gm, j=J):
-    d = int(2 * j) + 1
-    m = np.arange(d) - j
-    c2 = (j - m[:-1]) * (j + m[:-1] + 1.0)
-    i = np.arange(d - 1)
-    L = np.zeros((d, d))
-    L[i + 1, i] += gp * c2
-    L[i, i] -= gp * c2
-    L[i, i + 1] += gm * c2
-    L[i + 1, i + 1] -= gm * c2
-    return L, m
-
-
 def reference(theta, j=J):
     """W(t), E(t) by scipy.linalg.expm of the population generator (rates from eq. 19)."""
     params, t = _split(theta)
     gp, gm = (float(r) for r in spin_model(params, J=j).rates())
-    L, m = _generator_np(gp, gm, j)
+    L = birth_death_generator(j, gp, gm)
+    m = np.arange(L.shape[0]) - j
     p = scipy.linalg.expm(L * t)[:, 0]
     e = params["omega_s"] * m
     return e @ p - e @ np.sort(p)[::-1], e @ p

@@ -25,18 +25,8 @@ def _rates(T_a, T_m, delta):
 def reference_w(x, t=T_FINAL):
     """W(t) by scipy.linalg.expm of the tridiagonal population generator (eq. 11, 18, 23)."""
     gp, gm = (float(r) for r in _rates(*(jnp.asarray(v) for v in x)))
-    d = 2 * J + 1
-    m = np.arange(d) - J
-    c2 = (J - m[:-1]) * (J + m[:-1] + 1.0)
-    i = np.arange(d - 1)
-    L = np.zeros((d, d))
-    L[i + 1, i] += gp * c2
-    L[i, i] -= gp * c2
-    L[i, i + 1] += gm * c2
-    L[i + 1, i + 1] -= gm * c2
-    p = scipy.linalg.expm(L * t)[:, 0]
-    e = GAS["omega_s"] * m
-    return float(e @ p - e @ np.sort(p)[::-1])
+    p = scipy.linalg.expm(birth_death_generator(J, gp, gm) * t)[:, 0]
+    return ergotropy_ref(p, GAS["omega_s"] * (np.arange(2 * J + 1) - J))
 
 
 @pytest.fixture(scope="module")
