@@ -252,7 +252,8 @@ def _density_peer(name):
         out, first, run = _first_and_best(once, 1)
         ex = extract(out)
         ours = ctx.cache.get("density J=100")
-        res = dict(size="d = 201, 200 saves", first_s=first, run_s=run)
+        compiled = name == "dynamiqs"  # QuTiP compiles nothing: no first-call column
+        res = dict(size="d = 201, 200 saves", first_s=first if compiled else None, run_s=run)
         if ours is not None:
             dz = np.max(np.abs(ex["jz"] - ours["values"][0])) / 100
             res["note"] = f"{run / ours['run_s']:.1f}x the jaxcoll row; max |dJz|/J {dz:.1e}"
@@ -358,11 +359,17 @@ def _fmt(x, spec=".3g"):
 
 
 def _err(r):
+    if r.get("err_f64_parts") is not None:
+        return " / ".join(f"{e:.1e}" for e in r["err_f64_parts"]) + " (vs f64)"
     if r.get("err_f64") is not None:
         return f"{r['err_f64']:.1e} (vs f64)"
     if r.get("err_ref") is not None:
         return f"{r['err_ref']:.1e}"
     return ""
+
+
+def _cell(x):
+    return str(x).replace("|", "\\|")
 
 
 def markdown(info, rows):
@@ -372,16 +379,20 @@ def markdown(info, rows):
         f"{info['load_average'][0]:.1f}; `{info['command']}` ({info['started']})\n\n"
     )
     lines = [
-        "| row | size | dtype | compile [s] | run [s] | rate / steps | error | notes |",
-        "|---|---|---|---|---|---|---|---|",
+        "| row | size | dtype | first call [s] | compile [s] | run [s] | rate / steps | error "
+        "| notes |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if r["status"] != "ok":
-            lines.append(f"| {r['name']} | | {r['dtype']} | | | | | {r['status']}: {r['why']} |")
+            lines.append(
+                f"| {r['name']} | | {r['dtype']} | | | | | | {r['status']}: {_cell(r['why'])} |"
+            )
             continue
         lines.append(
-            f"| {r['name']} | {r.get('size', '')} | {r['dtype']} | {_fmt(r.get('compile_s'))} | "
-            f"{_fmt(r.get('run_s'))} | {r.get('rate') or ''} | {_err(r)} | {r.get('note', '')} |"
+            f"| {r['name']} | {r.get('size', '')} | {r['dtype']} | {_fmt(r.get('first_s'))} | "
+            f"{_fmt(r.get('compile_s'))} | {_fmt(r.get('run_s'))} | {r.get('rate') or ''} | "
+            f"{_err(r)} | {_cell(r.get('note', ''))} |"
         )
     return head + "\n".join(lines) + "\n"
 
@@ -413,7 +424,12 @@ def run_rows(ctx, selected, info, out_dir):
                 if spec.dtype != "float64" and "values" in res:
                     ref = ctx.cache.get(spec.key.rsplit(" [", 1)[0])
                     if ref is not None:
-                        res["err_f64"] = _deviation(res["values"], ref["values"], res["scale"])
+                        v, v64, sc = res["values"], ref["values"], res["scale"]
+                        res["err_f64"] = _deviation(v, v64, sc)
+                        if np.ndim(v) == 2:  # one error per curve (energy, ergotropy; J_z, J_+)
+                            res["err_f64_parts"] = [
+                                _deviation(a, b, sc) for a, b in zip(v, v64, strict=True)
+                            ]
                 done.append(res)
         except Skip as e:
             done.append(dict(key=spec.key, name=spec.key, dtype=spec.dtype, status="skipped"))
@@ -452,7 +468,8 @@ def _line(r):
     if r["status"] != "ok":
         return f"  {r['name']:44s} {r['dtype']:8s} {r['status'].upper()}: {r['why']}"
     return (
-        f"  {r['name']:44s} {r['dtype']:8s} compile {_fmt(r.get('compile_s'), '8.3f'):>8s} s"
+        f"  {r['name']:44s} {r['dtype']:8s} first {_fmt(r.get('first_s'), '8.3f'):>8s} s"
+        f"  compile {_fmt(r.get('compile_s'), '8.3f'):>8s} s"
         f"  run {_fmt(r.get('run_s'), '9.4f'):>9s} s  {r.get('rate') or '':22s} {_err(r)}"
     )
 
@@ -486,8 +503,13 @@ def main():
     ap.add_argument("--repeat", type=int, default=None, help="warm runs per row")
     ap.add_argument("--compare", default=None, help="another device's JSON: print ratios")
     ap.add_argument("--list", action="store_true", help="list the rows and exit")
+    ap.add_argument("--render", default=None, help="print the table of a JSON file and exit")
     args = ap.parse_args()
 
+    if args.render:
+        saved = json.loads(pathlib.Path(args.render).read_text())
+        print(markdown(saved["device"], saved["rows"]), end="")
+        return
     if args.list:
         for k, r in ROWS.items():
             print(f"{k}" + (f"  (needs {', '.join(r.needs)})" if r.needs else ""))
