@@ -168,6 +168,18 @@ def _integral(ctx, dtype):
     return res | dict(values=values, scale="relative")
 
 
+def _solve_row(J, n_save, first, run, steps, curves, scale):
+    """A solve's row: `curves` are compared with the float64 row's in units of `scale`."""
+    return dict(
+        size=f"d = {2 * J + 1}, {n_save} saves",
+        first_s=first,
+        run_s=run,
+        rate=f"{steps} steps",
+        values=np.stack(curves),
+        scale=scale,
+    )
+
+
 def _populations(J, n_save):
     def fn(ctx, dtype):
         from bench_populations import ATOL, RTOL, T_FINAL, run_jaxcoll
@@ -183,14 +195,7 @@ def _populations(J, n_save):
         r = run_jaxcoll(J, ts, repeat, observables_only=obs_only, dtype=_dtype(dtype), **tol)
         first, run = r["first_call_wall_s"], r["warm_wall_s"]
         run = None if not np.isfinite(run) else run
-        return dict(
-            size=f"d = {2 * J + 1}, {n_save} saves",
-            first_s=first,
-            run_s=run,
-            rate=f"{r['steps']} steps",
-            values=np.stack([r["energy"], r["ergotropy"]]),
-            scale=2 * J,
-        )
+        return _solve_row(J, n_save, first, run, r["steps"], (r["energy"], r["ergotropy"]), 2 * J)
 
     return fn
 
@@ -226,15 +231,8 @@ def _density(J):
         once, extract = setup_jaxcoll(J, ts, "rms", dtype=_dtype(dtype), **kw)
         out, first, run = _first_and_best(once, ctx.heavy_repeat if heavy else ctx.repeat)
         ex = extract(out)
-        return dict(
-            size=f"d = {2 * J + 1}, {N_SAVE} saves",
-            first_s=first,
-            run_s=run,
-            rate=f"{ex['steps']} steps",
-            values=np.stack([ex["jz"], ex["jp"]]),
-            scale=J,
-            note="e_ops <J_z>, <J_+>; RMS norm",
-        )
+        res = _solve_row(J, N_SAVE, first, run, ex["steps"], (ex["jz"], ex["jp"]), J)
+        return res | dict(note="e_ops <J_z>, <J_+>; RMS norm")
 
     return fn
 
