@@ -62,7 +62,7 @@ def _spin_ops(J):
     return np.diag(m), np.diag(c, -1)  # J_z, J_+ in jaxcoll's ascending basis
 
 
-def setup_jaxcoll(J, ts, mode="rms"):
+def setup_jaxcoll(J, ts, mode="rms", dtype=None, rtol=RTOL, atol=ATOL):
     """`(once, extract)`: one jaxcoll run and its <J_z>, |<J_+>|."""
     gas = jaxcoll.SpinGas(J, **PARAMS)
     rho0 = jaxcoll.spin_coherent_state(J, np.pi / 2)
@@ -72,7 +72,8 @@ def setup_jaxcoll(J, ts, mode="rms"):
         kw = dict(e_ops=list(_spin_ops(J)), observables=(), observables_only=True, norm=mode)
 
     def once():
-        return jax.block_until_ready(jaxcoll.evolve(gas, rho0, ts, rtol=RTOL, atol=ATOL, **kw))
+        r = jaxcoll.evolve(gas, rho0, ts, rtol=rtol, atol=atol, dtype=dtype, **kw)
+        return jax.block_until_ready(r)
 
     def extract(res):
         if mode == "states":

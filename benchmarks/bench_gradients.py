@@ -123,6 +123,101 @@ def compiled(fn, *args):
     return c, t_compile, mem
 
 
+def measure(J, repeat):
+    """Time and check every gradient variant at `J`: prints a table, returns its rows."""
+    rows = []
+    point = POINTS.get(int(J), POINTS[20])
+    x0 = jnp.asarray([point["T_a"], point["T_m"], point["delta"]])
+    kw = dict(J=J, **GAS)
+
+    def w(x, mode="reverse", checkpoints=None, kw=kw):
+        p = {"T_a": x[0], "T_m": x[1], "delta": x[2]}
+        return ergotropy_at(p, T, mode=mode, checkpoints=checkpoints, **kw)
+
+    variants = {
+        "forward solve": lambda x: w(x),
+        "reverse (checkpointed adjoint)": jax.grad(w),
+        "reverse, checkpoints=16": jax.grad(lambda x: w(x, checkpoints=16)),
+        "forward mode (jacfwd)": jax.jacfwd(lambda x: w(x, mode="forward")),
+        "scaling, under grad": jax.grad(lambda x: w(x, mode="scaling")),
+        "scaling, under jacfwd": jax.jacfwd(lambda x: w(x, mode="scaling")),
+    }
+    results = {}
+    for name, fn in variants.items():
+        c, t_comp, mem = compiled(fn, x0)
+        results[name] = dict(compiled=c, compile=t_comp, temp_bytes=mem, value=c(x0))
+
+    # central finite differences: timed with the same jitted solve; the accuracy reference
+    # uses a tight solve (rtol 1e-11), so that FD noise does not mask the AD errors
+    fwd = results["forward solve"]["compiled"]
+    tight = jax.jit(
+        lambda x, kw=kw: ergotropy_at(
+            {"T_a": x[0], "T_m": x[1], "delta": x[2]}, T, rtol=1e-11, atol=1e-13, **kw
+        )
+    )
+    g_fd = central_differences(tight, x0)
+    # W sorts the populations (eq. 23): it is smooth only piecewise, with kinks wherever two
+    # populations cross, dense at large J. The spread of the reference over step sizes shows
+    # how far finite differences can be trusted there.
+    fd_spread = max(rel_err(central_differences(tight, x0, rel_step=r), g_fd) for r in (1e-4, 1e-6))
+    g_branch, min_gap = branch_reference(int(J), np.asarray(x0))
+    fns = {name: functools.partial(r["compiled"], x0) for name, r in results.items()}
+    fns["central differences (6 solves)"] = functools.partial(central_differences, fwd, x0)
+    times = interleaved_best(fns, repeat)
+    results["central differences (6 solves)"] = dict(compile=None, temp_bytes=None)
+    t_f = times["forward solve"]
+    w0 = float(results["forward solve"]["value"])
+    print(f"\nJ = {J:g} (d = {int(2 * J + 1)}), point {point}, W(t={T}) = {w0:.10g}")
+    print(f"finite-difference reference spread over steps 1e-4..1e-6: {fd_spread:.1e}")
+    print(
+        f"smallest relative gap between sorted populations (larger half): {min_gap:.1e}; "
+        "branch reference: SciPy expm, sort order of the point held fixed"
+    )
+    header = (
+        f"{'method':32s} {'time [ms]':>10s} {'x forward':>10s} {'compile [s]':>12s} "
+        f"{'temp mem':>10s} {'rel. err vs FD':>15s} {'vs branch FD':>13s}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, r in results.items():
+        diff, grad, dbranch = None, None, None
+        if name not in ("forward solve", "central differences (6 solves)"):
+            grad = np.asarray(r["value"])
+            diff = rel_err(grad, g_fd)
+            dbranch = rel_err(grad, g_branch)
+        if name == "central differences (6 solves)":
+            grad = central_differences(fwd, x0)
+            diff = rel_err(grad, g_fd)
+            dbranch = rel_err(grad, g_branch)
+        mem, comp = r.get("temp_bytes"), r.get("compile")
+        print(
+            f"{name:32s} {1e3 * times[name]:10.3f} {times[name] / t_f:10.2f} "
+            f"{'-' if comp is None else f'{comp:.2f}':>12s} "
+            f"{'-' if mem is None else f'{mem / 2**10:.0f} KiB':>10s} "
+            f"{'-' if diff is None else f'{diff:.2e}':>15s} "
+            f"{'-' if dbranch is None else f'{dbranch:.2e}':>13s}"
+        )
+        rows.append(
+            {
+                "J": J,
+                "point": point,
+                "W": w0,
+                "method": name,
+                "time_s": times[name],
+                "ratio_to_forward": times[name] / t_f,
+                "compile_s": comp,
+                "temp_bytes": mem,
+                "rel_err_vs_fd": diff,
+                "fd_reference_spread": fd_spread,
+                "rel_err_vs_branch_fd": dbranch,
+                "branch_reference": g_branch.tolist(),
+                "min_relative_population_gap": min_gap,
+                "gradient": None if grad is None else grad.tolist(),
+            }
+        )
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--J", type=float, nargs="+", default=[20, 200])
@@ -132,99 +227,7 @@ def main():
     )
     args = ap.parse_args()
 
-    rows = []
-    for J in args.J:
-        point = POINTS.get(int(J), POINTS[20])
-        x0 = jnp.asarray([point["T_a"], point["T_m"], point["delta"]])
-        kw = dict(J=J, **GAS)
-
-        def w(x, mode="reverse", checkpoints=None, kw=kw):
-            p = {"T_a": x[0], "T_m": x[1], "delta": x[2]}
-            return ergotropy_at(p, T, mode=mode, checkpoints=checkpoints, **kw)
-
-        variants = {
-            "forward solve": lambda x: w(x),
-            "reverse (checkpointed adjoint)": jax.grad(w),
-            "reverse, checkpoints=16": jax.grad(lambda x: w(x, checkpoints=16)),
-            "forward mode (jacfwd)": jax.jacfwd(lambda x: w(x, mode="forward")),
-            "scaling, under grad": jax.grad(lambda x: w(x, mode="scaling")),
-            "scaling, under jacfwd": jax.jacfwd(lambda x: w(x, mode="scaling")),
-        }
-        results = {}
-        for name, fn in variants.items():
-            c, t_comp, mem = compiled(fn, x0)
-            results[name] = dict(compiled=c, compile=t_comp, temp_bytes=mem, value=c(x0))
-
-        # central finite differences: timed with the same jitted solve; the accuracy reference
-        # uses a tight solve (rtol 1e-11), so that FD noise does not mask the AD errors
-        fwd = results["forward solve"]["compiled"]
-        tight = jax.jit(
-            lambda x, kw=kw: ergotropy_at(
-                {"T_a": x[0], "T_m": x[1], "delta": x[2]}, T, rtol=1e-11, atol=1e-13, **kw
-            )
-        )
-        g_fd = central_differences(tight, x0)
-        # W sorts the populations (eq. 23): it is smooth only piecewise, with kinks wherever two
-        # populations cross, dense at large J. The spread of the reference over step sizes shows
-        # how far finite differences can be trusted there.
-        fd_spread = max(
-            rel_err(central_differences(tight, x0, rel_step=r), g_fd) for r in (1e-4, 1e-6)
-        )
-        g_branch, min_gap = branch_reference(int(J), np.asarray(x0))
-        fns = {name: functools.partial(r["compiled"], x0) for name, r in results.items()}
-        fns["central differences (6 solves)"] = functools.partial(central_differences, fwd, x0)
-        times = interleaved_best(fns, args.repeat)
-        results["central differences (6 solves)"] = dict(compile=None, temp_bytes=None)
-        t_f = times["forward solve"]
-        w0 = float(results["forward solve"]["value"])
-        print(f"\nJ = {J:g} (d = {int(2 * J + 1)}), point {point}, W(t={T}) = {w0:.10g}")
-        print(f"finite-difference reference spread over steps 1e-4..1e-6: {fd_spread:.1e}")
-        print(
-            f"smallest relative gap between sorted populations (larger half): {min_gap:.1e}; "
-            "branch reference: SciPy expm, sort order of the point held fixed"
-        )
-        header = (
-            f"{'method':32s} {'time [ms]':>10s} {'x forward':>10s} {'compile [s]':>12s} "
-            f"{'temp mem':>10s} {'rel. err vs FD':>15s} {'vs branch FD':>13s}"
-        )
-        print(header)
-        print("-" * len(header))
-        for name, r in results.items():
-            diff, grad, dbranch = None, None, None
-            if name not in ("forward solve", "central differences (6 solves)"):
-                grad = np.asarray(r["value"])
-                diff = rel_err(grad, g_fd)
-                dbranch = rel_err(grad, g_branch)
-            if name == "central differences (6 solves)":
-                grad = central_differences(fwd, x0)
-                diff = rel_err(grad, g_fd)
-                dbranch = rel_err(grad, g_branch)
-            mem, comp = r.get("temp_bytes"), r.get("compile")
-            print(
-                f"{name:32s} {1e3 * times[name]:10.3f} {times[name] / t_f:10.2f} "
-                f"{'-' if comp is None else f'{comp:.2f}':>12s} "
-                f"{'-' if mem is None else f'{mem / 2**10:.0f} KiB':>10s} "
-                f"{'-' if diff is None else f'{diff:.2e}':>15s} "
-                f"{'-' if dbranch is None else f'{dbranch:.2e}':>13s}"
-            )
-            rows.append(
-                {
-                    "J": J,
-                    "point": point,
-                    "W": w0,
-                    "method": name,
-                    "time_s": times[name],
-                    "ratio_to_forward": times[name] / t_f,
-                    "compile_s": comp,
-                    "temp_bytes": mem,
-                    "rel_err_vs_fd": diff,
-                    "fd_reference_spread": fd_spread,
-                    "rel_err_vs_branch_fd": dbranch,
-                    "branch_reference": g_branch.tolist(),
-                    "min_relative_population_gap": min_gap,
-                    "gradient": None if grad is None else grad.tolist(),
-                }
-            )
+    rows = [r for J in args.J for r in measure(J, args.repeat)]
 
     payload = {
         "benchmark": "gradients",

@@ -116,7 +116,9 @@ def run_scipy(J, ts, repeat, method="BDF", rtol=RTOL, atol=ATOL):
     )
 
 
-def run_jaxcoll(J, ts, repeat, *, norm="max", observables_only=False):
+def run_jaxcoll(
+    J, ts, repeat, *, norm="max", observables_only=False, dtype=None, rtol=RTOL, atol=ATOL
+):
     gas = jaxcoll.SpinGas(J, **PARAMS)
     p0 = np.zeros(int(2 * J) + 1)
     p0[0] = 1.0
@@ -126,10 +128,11 @@ def run_jaxcoll(J, ts, repeat, *, norm="max", observables_only=False):
             gas,
             p0,
             ts,
-            rtol=RTOL,
-            atol=ATOL,
+            rtol=rtol,
+            atol=atol,
             norm=norm,
             observables_only=observables_only,
+            dtype=dtype,
             observables=("energy", "ergotropy"),
         )
         return jax.block_until_ready(r)

@@ -41,20 +41,13 @@ import platform
 import sys
 import time
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+from _hostenv import configure
+
 # One XLA host device per core, so that `scan` shards its chunks over the cores (set before JAX
 # loads; `--devices 1` to compare).
 _DEVICES = next((a.split("=")[1] for a in sys.argv if a.startswith("--devices=")), None)
 _DEVICES = int(_DEVICES) if _DEVICES else os.cpu_count()
-if "--xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
-    # Single-threaded ops per device: the ops here are tiny, and XLA's multi-threaded Eigen pool
-    # has been seen to wedge on vmapped graphs under CPU oversubscription.
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "")
-        + f" --xla_force_host_platform_device_count={_DEVICES}"
-        + " --xla_cpu_multi_thread_eigen=false"
-    ).strip()
+configure(_DEVICES)
 
 import jax
 import jax.numpy as jnp
@@ -79,6 +72,14 @@ def make_w_point(rtol):
         return ergotropy_at(params, T, J=J, rtol=rtol, atol=1e-2 * rtol, **GAS)
 
     return w_point
+
+
+def reference_rates(T_m, delta):
+    """(Gamma_+, Gamma_-) at every point, in one vectorised call, as NumPy arrays."""
+    rates = jax.jit(
+        jax.vmap(lambda tm, dl: jaxcoll.SpinGas(J, T_a=T_A, T_m=tm, delta=dl, **GAS).rates())
+    )
+    return tuple(np.asarray(r) for r in rates(jnp.asarray(T_m), jnp.asarray(delta)))
 
 
 def scipy_w(gp, gm):
@@ -139,10 +140,7 @@ def main():
 
     # rates for the references (one vectorised call)
     t0 = time.perf_counter()
-    rates = jax.jit(
-        jax.vmap(lambda tm, dl: jaxcoll.SpinGas(J, T_a=T_A, T_m=tm, delta=dl, **GAS).rates())
-    )
-    gp, gm = (np.asarray(r) for r in rates(jnp.asarray(pts["T_m"]), jnp.asarray(pts["delta"])))
+    gp, gm = reference_rates(pts["T_m"], pts["delta"])
     t_rates = time.perf_counter() - t0
 
     t0 = time.perf_counter()

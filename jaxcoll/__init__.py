@@ -75,4 +75,7 @@ from ._validity import (
     check_validity as check_validity,
 )
 
-__version__ = importlib.metadata.version("jaxcoll")
+try:
+    __version__ = importlib.metadata.version("jaxcoll")
+except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+    __version__ = "0+unknown"

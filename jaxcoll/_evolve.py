@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Complex, Float, Int
 
-from . import _config  # noqa: F401
+from . import _config
 from ._model import CollisionalModel
 from ._observables import energy_operator, shannon_entropy
 from ._rates import spin_rates
@@ -224,7 +224,7 @@ def _sorted_form(host, combine):
 
         if x.shape[-1] < _HOST_SORT_MIN:
             return default(x, e)
-        return jax.lax.platform_dependent(x, e, cpu=f, default=default)
+        return _config.platform_dependent(x, e, cpu=f, default=default)
 
     return dispatch
 
@@ -286,7 +286,7 @@ def _spectrum(rho):
     """
     if rho.shape[-1] < _HOST_EIGH_MIN:
         return jnp.linalg.eigvalsh(rho)
-    return jax.lax.platform_dependent(rho, cpu=_eigvalsh_cpu, default=jnp.linalg.eigvalsh)
+    return _config.platform_dependent(rho, cpu=_eigvalsh_cpu, default=jnp.linalg.eigvalsh)
 
 
 _HOST_EIGH_MIN = 32
@@ -353,7 +353,7 @@ def _spin_operator(lower, diag, upper, method: str):
     """The tridiagonal operator for `method`; `"auto"` picks by size (see `evolve`)."""
     n = diag.shape[-1]
     batch = int(np.prod(diag.shape[:-1], dtype=int))
-    if method == "auto" and jax.default_backend() != "cpu":
+    if method == "auto" and _config.accelerator_paths():
         method = "cyclic"  # accelerators: vectorised levels, no sequential sweep
     if method == "auto":
         if batch > 1:
