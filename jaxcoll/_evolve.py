@@ -580,7 +580,6 @@ def _build(model, rho0, kind: str, dtype, method: str, which: tuple, e_ops) -> _
 def _plan(model, kind: str):
     sectors = model.population_sectors() if kind == "populations" else model.sectors()
     ch = model.channels()
-    check_bohr_homogeneous(ch, model.energies())
     real = bool(model.is_real())
     fast = real and sectors.layout is not None and model.chain_generators(sectors) is not None
     plan = _sectors.plan_for(sectors, real, ch.pattern, model.h_eff_entries().pattern, fast)
@@ -1002,6 +1001,8 @@ def evolve(
             f"CollisionalModel), got {type(model).__name__}"
         )
     d = model.dim
+    if is_concrete(model):
+        check_bohr_homogeneous(model.channels(), model.energies())
     rho0 = validate_state(rho0, d, "rho0")
     kind = "populations" if rho0.ndim == 1 else "density"
     ts = _check_ts(ts)
