@@ -51,6 +51,12 @@ from ._profiles import (
     Yukawa as Yukawa,
     profile_integral as profile_integral,
 )
+from ._protocol import (
+    AbstractModel as AbstractModel,
+    Channels as Channels,
+    Sectors as Sectors,
+    SparseMatrix as SparseMatrix,
+)
 from ._rates import (
     effective_temperature as effective_temperature,
     gamma_tilde_from as gamma_tilde_from,
