@@ -10,13 +10,28 @@ from ._evolve import (
     evolve as evolve,
 )
 from ._flows import EnergyBudget as EnergyBudget, energy_budget as energy_budget
+from ._functionals import (
+    charging_power as charging_power,
+    energy_trajectory as energy_trajectory,
+    ergotropy_at as ergotropy_at,
+    ergotropy_trajectory as ergotropy_trajectory,
+    final_energy as final_energy,
+    max_charging_power as max_charging_power,
+    max_ergotropy as max_ergotropy,
+    spin_model as spin_model,
+    value_and_grad as value_and_grad,
+)
 from ._integral import (
     log_scattering_integral as log_scattering_integral,
     scattering_integral as scattering_integral,
     scattering_integral_quad as scattering_integral_quad,
 )
-from ._interop import from_qutip as from_qutip, to_qutip as to_qutip
-from ._model import CollisionalModel as CollisionalModel
+from ._interop import (
+    from_qutip as from_qutip,
+    qutip_lindblad as qutip_lindblad,
+    to_qutip as to_qutip,
+)
+from ._model import CollisionalModel as CollisionalModel, EnergyFlows as EnergyFlows
 from ._observables import (
     energy as energy,
     ergotropy as ergotropy,
@@ -25,6 +40,7 @@ from ._observables import (
     shannon_entropy as shannon_entropy,
     von_neumann_entropy as von_neumann_entropy,
 )
+from ._optimize import OptimizeResult as OptimizeResult, optimize_ergotropy as optimize_ergotropy
 from ._profiles import (
     Exponential as Exponential,
     FourierProfile as FourierProfile,

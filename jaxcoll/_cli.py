@@ -418,8 +418,6 @@ def _cmd_optimize(args):
     for flag, (lo, hi) in zip(("--T-a", "--T-m", "--delta"), bounds.values(), strict=True):
         if lo == hi:
             raise CLIError(f"{cmd}: {flag} bounds must satisfy LO < HI, got {lo:g} {hi:g}")
-    if bounds["delta"][0] < 0:
-        raise CLIError(f"{cmd}: --delta bounds must be >= 0 (a blue-detuned gas, eq. 22)")
     res = optimize_ergotropy(
         args.J,
         args.t_final,

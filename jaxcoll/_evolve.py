@@ -791,6 +791,27 @@ def _check_ts(ts):
     return eqx.error_if(ts, bad, "ts must be finite and strictly increasing")
 
 
+def _times_from_zero(ts) -> Float[Array, " n_plus_1"]:
+    r"""`[t_start, *ts]`: the save grid of a solve that starts in a given state at $t = 0$.
+
+    `ts` are times since that start, so they must be $\ge 0$ (a `ValueError` naming `ts`
+    for concrete input, `eqx.error_if` under tracing). `t_start = 0` when `ts[0] > 0`. When
+    `ts[0] == 0` (which may only be known at run time) the solve starts a vanishing moment
+    earlier, at `-1e-30`, so the grid stays strictly increasing and the state at `ts[0] = 0`
+    is the initial state to all digits. One grid shape for both cases: no recompilation, and
+    the same graph traced or concrete. Drop the first save point of the result.
+    """
+    ts = _check_ts(ts)
+    if is_concrete(ts):
+        t0 = float(ts[0])
+        if t0 < 0:
+            raise ValueError(f"ts must be >= 0 (times since the start at t = 0), got ts[0] = {t0}")
+    else:
+        ts = eqx.error_if(ts, ts[0] < 0, "ts must be >= 0 (times since the start at t = 0)")
+    start = jnp.where(ts[0] > 0, jnp.zeros((), ts.dtype), jnp.full((), -1e-30, ts.dtype))
+    return jnp.concatenate([start[None], ts])
+
+
 def _check_positive(name, x):
     if isinstance(x, bool) or not isinstance(x, numbers.Real) or not (x > 0 and np.isfinite(x)):
         raise ValueError(f"{name} must be a finite number > 0, got {x!r}")
@@ -1065,20 +1086,23 @@ def ergotropy_curve(
     The spin of eq. (18) evolves in its population sector (eq. 11) with the rates
     $\Gamma_\pm/\tilde\Gamma$ = `spin_rates(D, A, alpha)`, so time is in units of
     $1/\tilde\Gamma$; the ergotropy is eq. (23) with levels $m = -J, \dots, J$ (units of
-    $\omega_S$). The ground state is the state at `ts[0]`, whatever `ts[0]` is.
+    $\omega_S$). The spin is in its ground state at $t = 0$, whatever `ts[0]` is: `ts` are
+    times since that start (unlike `evolve`, whose `rho0` is the state at `ts[0]`), so the
+    curve at `ts = [0.5, 3, 10]` is the tail of the one at `[0, 0.5, 3, 10]`.
 
     **Arguments:**
     - `J`: spin quantum number (concrete; dimension $2J+1$).
     - `D`, `A`, `alpha`: the parameters of Fig. 2, $\hbar\Delta/k_BT_M$, $\hbar\omega_A/k_BT_A$
       and $E_R/k_BT_M$.
-    - `ts`: strictly increasing times in units of $1/\tilde\Gamma$.
+    - `ts`: strictly increasing times $t_i \ge 0$ in units of $1/\tilde\Gamma$ (one or more;
+      need not start at 0 nor be evenly spaced).
     - `rtol`, `atol`, `max_steps`, `adjoint`, `dtype`, `method`: as for `evolve`.
 
     **Returns:** shape `(n_t,)`. Jit-able, differentiable in `D`, `A`, `alpha`, and `vmap`s
     over them.
     """
     J = check_spin(J)
-    ts = _check_ts(ts)
+    grid = _times_from_zero(ts)
     d = int(round(2 * J)) + 1
     model = _SpinLadder(J=J, D=D, A=A, alpha=alpha, m=np.arange(d, dtype=float) - J)
     p0 = np.zeros(d)
@@ -1086,14 +1110,14 @@ def ergotropy_curve(
     ys, _ = _run(
         model,
         p0,
-        ts,
+        grid,
         kind="populations",
         rtol=rtol,
         atol=atol,
         max_steps=max_steps,
         # Storing the populations and sorting them all at once is faster; above ~128 MB of
         # populations the observables are computed during the solve instead.
-        observables_only=ts.shape[0] * d > _STORE_MAX,
+        observables_only=grid.shape[0] * d > _STORE_MAX,
         observables=("ergotropy",),
         progress=False,
         adjoint=adjoint,
@@ -1102,4 +1126,6 @@ def ergotropy_curve(
         norm="max",
         method=method,
     )
-    return ys["ergotropy"]
+    # At t = 0 exactly the ground state is passive: W = 0, not the round-off of a 1e-30 step.
+    w = ys["ergotropy"][1:]
+    return jnp.where(grid[1:] > 0, w, jnp.zeros_like(w))

@@ -2,7 +2,9 @@ r"""Trajectory functionals of the spin model as differentiable functions of phys
 
 Each functional takes `params`, a dict of physical parameters of the spin model of eq. (17)-(19)
 (any of `T_a`, `T_m`, `delta`, `omega_s`, `E_R`, `density`, `coupling`, `gamma_tilde`), plus
-keyword values for the ones held fixed. The spin starts in its ground state at $t = 0$ and
+keyword values for the ones held fixed: every parameter may go either way, e.g.
+`ergotropy_at({"T_m": 0.05, "delta": 0.4}, 3.0, J=20, T_a=3.0, density=0.01, coupling=1.0)`
+differentiates in $T_M$ and $\Delta$ only. The spin starts in its ground state at $t = 0$ and
 evolves under eq. (18); only the population sector is needed (the state stays diagonal), and it
 is integrated by `evolve`. Everything in `params` is a leaf that `jax.grad`, `jax.jacfwd` and
 `jax.vmap` see; with `density` and `coupling` the rate prefactor follows the motional
@@ -50,10 +52,10 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
 from . import _config  # noqa: F401
-from ._evolve import evolve
+from ._evolve import _times_from_zero, evolve
 from ._observables import ergotropy_populations
 from ._spin import SpinGas
-from ._validation import check_real, is_concrete
+from ._validation import check_real
 
 __all__ = [
     "PARAM_NAMES",
@@ -104,6 +106,9 @@ def spin_model(
     params: Mapping[str, ArrayLike],
     *,
     J: float,
+    T_a: ArrayLike | None = None,
+    T_m: ArrayLike | None = None,
+    delta: ArrayLike | None = None,
     omega_s: ArrayLike = 1.0,
     E_R: ArrayLike = 1.0,
     density: ArrayLike | None = None,
@@ -113,17 +118,20 @@ def spin_model(
     r"""The `SpinGas` of eq. (17)-(19) with `params` overriding the keyword values.
 
     **Arguments:**
-    - `params`: dict with `T_a`, `T_m`, `delta` (required) and optionally `omega_s`, `E_R`,
-      `density`, `coupling`, `gamma_tilde`.
+    - `params`: dict with any of `T_a`, `T_m`, `delta`, `omega_s`, `E_R`, `density`,
+      `coupling`, `gamma_tilde` (may be empty).
     - `J`: spin quantum number (static).
-    - `omega_s`, `E_R`, `density`, `coupling`, `gamma_tilde`: values for those not in
-      `params`. Exactly one rate scale: `gamma_tilde`, or `density` and `coupling`
+    - `T_a`, `T_m`, `delta`, `omega_s`, `E_R`, `density`, `coupling`, `gamma_tilde`: values
+      for those not in `params`. `T_a`, `T_m` and `delta` must each be given one way or the
+      other. Exactly one rate scale: `gamma_tilde`, or `density` and `coupling`
       ($\tilde\Gamma$ then follows $T_M$, eq. D4).
 
     **Returns:** a `SpinGas`.
     """
     _check_params(params)
-    return SpinGas(J, **_resolve(params, omega_s, E_R, density, coupling, gamma_tilde))
+    return SpinGas(
+        J, **_resolve(params, T_a, T_m, delta, omega_s, E_R, density, coupling, gamma_tilde)
+    )
 
 
 def _check_params(params):
@@ -134,14 +142,17 @@ def _check_params(params):
     unknown = sorted(set(params) - set(PARAM_NAMES))
     if unknown:
         raise ValueError(f"params has unknown keys {unknown}; allowed: {list(PARAM_NAMES)}")
-    missing = [k for k in ("T_a", "T_m", "delta") if k not in params]
+
+
+def _resolve(params, T_a, T_m, delta, omega_s, E_R, density, coupling, gamma_tilde) -> dict:
+    """The `SpinGas` keyword values: `params` entries over the fixed (keyword) ones."""
+    fixed = {"T_a": T_a, "T_m": T_m, "delta": delta}
+    missing = [k for k, v in fixed.items() if k not in params and v is None]
     if missing:
-        raise ValueError(f"params must contain T_a, T_m and delta; missing {missing}")
-
-
-def _resolve(params, omega_s, E_R, density, coupling, gamma_tilde) -> dict:
-    """The `SpinGas` keyword values: `params` entries over the fixed ones."""
-    values = {"omega_s": omega_s, "E_R": E_R}
+        raise ValueError(
+            f"T_a, T_m and delta must each be given, in params or by keyword; missing {missing}"
+        )
+    values = {"omega_s": omega_s, "E_R": E_R} | fixed
     if "gamma_tilde" in params or (gamma_tilde is not None and "density" not in params):
         values["gamma_tilde"] = params.get("gamma_tilde", gamma_tilde)
     else:
@@ -267,25 +278,6 @@ def _solve_scaling_jvp(opts, primals, tangents):
     return we, d_out
 
 
-def _times_from_zero(ts) -> Array:
-    """`[t_start, *ts]`: the grid the solve runs on, starting from the ground state.
-
-    `t_start = 0` when `ts[0] > 0`. When `ts[0] == 0` (which may only be known at run time)
-    the solve starts a vanishing moment earlier, at `-1e-30`, so the grid stays strictly
-    increasing and the state at `ts[0] = 0` is the ground state to all digits. One grid
-    shape for both cases: no recompilation, and the same graph traced or concrete.
-    """
-    ts = _as_float(ts)
-    if ts.ndim != 1 or ts.shape[0] < 1:
-        raise ValueError(f"ts must be a non-empty 1-D array of times, got shape {ts.shape}")
-    if is_concrete(ts):
-        a = np.asarray(ts)
-        if not np.all(np.isfinite(a)) or a[0] < 0 or np.any(np.diff(a) <= 0):
-            raise ValueError(f"ts must be finite, >= 0 and strictly increasing, got {a[:5]}")
-    start = jnp.where(ts[0] > 0, jnp.zeros((), ts.dtype), jnp.full((), -1e-30, ts.dtype))
-    return jnp.concatenate([start[None], ts])
-
-
 def _trajectory(params, ts, kw, opts):
     """`(W(ts), E(ts))` from the ground state at t = 0, all inputs canonicalised.
 
@@ -327,8 +319,8 @@ def _smooth_max(x, temperature):
 
 _DOC_KW = """
     - `J`: spin quantum number (static; dimension $2J+1$).
-    - `omega_s`, `E_R`, `density`, `coupling`, `gamma_tilde`: values of the parameters not
-      in `params` (see `spin_model`).
+    - `T_a`, `T_m`, `delta`, `omega_s`, `E_R`, `density`, `coupling`, `gamma_tilde`: values
+      of the parameters not in `params`, held fixed (see `spin_model`).
     - `rtol`, `atol`, `max_steps`: tolerances and step budget of the ODE solve.
     - `mode`: gradient mode, `"reverse"` (checkpointed reverse mode, default), `"forward"`
       (`diffrax.ForwardMode`, differentiate with `jax.jvp`/`jax.jacfwd`) or `"scaling"`
@@ -339,9 +331,17 @@ _DOC_KW = """
 """
 
 
-def _kw(J, omega_s, E_R, density, coupling, gamma_tilde):
+def _kw(J, T_a, T_m, delta, omega_s, E_R, density, coupling, gamma_tilde):
     return dict(
-        J=J, omega_s=omega_s, E_R=E_R, density=density, coupling=coupling, gamma_tilde=gamma_tilde
+        J=J,
+        T_a=T_a,
+        T_m=T_m,
+        delta=delta,
+        omega_s=omega_s,
+        E_R=E_R,
+        density=density,
+        coupling=coupling,
+        gamma_tilde=gamma_tilde,
     )
 
 
@@ -350,6 +350,9 @@ def ergotropy_trajectory(
     ts: ArrayLike,
     *,
     J: float,
+    T_a: ArrayLike | None = None,
+    T_m: ArrayLike | None = None,
+    delta: ArrayLike | None = None,
     omega_s: ArrayLike = 1.0,
     E_R: ArrayLike = 1.0,
     density: ArrayLike | None = None,
@@ -369,7 +372,9 @@ def ergotropy_trajectory(
     - `ts`: times $t_i \ge 0$, strictly increasing, in $\hbar/E_R$.
     """
     opts = _options(rtol, atol, max_steps, mode, checkpoints, method)
-    w, _ = _trajectory(params, ts, _kw(J, omega_s, E_R, density, coupling, gamma_tilde), opts)
+    w, _ = _trajectory(
+        params, ts, _kw(J, T_a, T_m, delta, omega_s, E_R, density, coupling, gamma_tilde), opts
+    )
     return w
 
 
@@ -381,6 +386,9 @@ def energy_trajectory(
     ts: ArrayLike,
     *,
     J: float,
+    T_a: ArrayLike | None = None,
+    T_m: ArrayLike | None = None,
+    delta: ArrayLike | None = None,
     omega_s: ArrayLike = 1.0,
     E_R: ArrayLike = 1.0,
     density: ArrayLike | None = None,
@@ -400,7 +408,9 @@ def energy_trajectory(
     - `ts`: times $t_i \ge 0$, strictly increasing, in $\hbar/E_R$.
     """
     opts = _options(rtol, atol, max_steps, mode, checkpoints, method)
-    _, e = _trajectory(params, ts, _kw(J, omega_s, E_R, density, coupling, gamma_tilde), opts)
+    _, e = _trajectory(
+        params, ts, _kw(J, T_a, T_m, delta, omega_s, E_R, density, coupling, gamma_tilde), opts
+    )
     return e
 
 
@@ -420,6 +430,9 @@ def ergotropy_at(
     t: ArrayLike,
     *,
     J: float,
+    T_a: ArrayLike | None = None,
+    T_m: ArrayLike | None = None,
+    delta: ArrayLike | None = None,
     omega_s: ArrayLike = 1.0,
     E_R: ArrayLike = 1.0,
     density: ArrayLike | None = None,
@@ -443,7 +456,9 @@ def ergotropy_at(
     - `t`: the time, in $\hbar/E_R$; differentiable.
     """
     opts = _options(rtol, atol, max_steps, mode, checkpoints, method)
-    w, _, _ = _at(params, t, _kw(J, omega_s, E_R, density, coupling, gamma_tilde), opts)
+    w, _, _ = _at(
+        params, t, _kw(J, T_a, T_m, delta, omega_s, E_R, density, coupling, gamma_tilde), opts
+    )
     return w
 
 
@@ -455,6 +470,9 @@ def charging_power(
     t: ArrayLike,
     *,
     J: float,
+    T_a: ArrayLike | None = None,
+    T_m: ArrayLike | None = None,
+    delta: ArrayLike | None = None,
     omega_s: ArrayLike = 1.0,
     E_R: ArrayLike = 1.0,
     density: ArrayLike | None = None,
@@ -474,7 +492,9 @@ def charging_power(
     - `t`: the time, in $\hbar/E_R$; differentiable.
     """
     opts = _options(rtol, atol, max_steps, mode, checkpoints, method)
-    w, _, t = _at(params, t, _kw(J, omega_s, E_R, density, coupling, gamma_tilde), opts)
+    w, _, t = _at(
+        params, t, _kw(J, T_a, T_m, delta, omega_s, E_R, density, coupling, gamma_tilde), opts
+    )
     return w / t
 
 
@@ -486,6 +506,9 @@ def final_energy(
     t: ArrayLike,
     *,
     J: float,
+    T_a: ArrayLike | None = None,
+    T_m: ArrayLike | None = None,
+    delta: ArrayLike | None = None,
     omega_s: ArrayLike = 1.0,
     E_R: ArrayLike = 1.0,
     density: ArrayLike | None = None,
@@ -508,7 +531,9 @@ def final_energy(
     - `t`: the time, in $\hbar/E_R$; differentiable.
     """
     opts = _options(rtol, atol, max_steps, mode, checkpoints, method)
-    _, e, _ = _at(params, t, _kw(J, omega_s, E_R, density, coupling, gamma_tilde), opts)
+    _, e, _ = _at(
+        params, t, _kw(J, T_a, T_m, delta, omega_s, E_R, density, coupling, gamma_tilde), opts
+    )
     return e
 
 
@@ -535,6 +560,9 @@ def max_ergotropy(
     J: float,
     n_times: int = 65,
     temperature: float | None = None,
+    T_a: ArrayLike | None = None,
+    T_m: ArrayLike | None = None,
+    delta: ArrayLike | None = None,
     omega_s: ArrayLike = 1.0,
     E_R: ArrayLike = 1.0,
     density: ArrayLike | None = None,
@@ -565,7 +593,9 @@ def max_ergotropy(
     """
     opts = _options(rtol, atol, max_steps, mode, checkpoints, method)
     ts = _window(t_window, n_times)
-    w, _ = _trajectory(params, ts, _kw(J, omega_s, E_R, density, coupling, gamma_tilde), opts)
+    w, _ = _trajectory(
+        params, ts, _kw(J, T_a, T_m, delta, omega_s, E_R, density, coupling, gamma_tilde), opts
+    )
     return _smooth_max(w, temperature)
 
 
@@ -579,6 +609,9 @@ def max_charging_power(
     J: float,
     n_times: int = 64,
     temperature: float | None = None,
+    T_a: ArrayLike | None = None,
+    T_m: ArrayLike | None = None,
+    delta: ArrayLike | None = None,
     omega_s: ArrayLike = 1.0,
     E_R: ArrayLike = 1.0,
     density: ArrayLike | None = None,
@@ -607,7 +640,9 @@ def max_charging_power(
     if n_times < 1:
         raise ValueError(f"n_times must be >= 1, got {n_times}")
     ts = t_final * jnp.arange(1, n_times + 1, dtype=t_final.dtype) / n_times
-    w, _ = _trajectory(params, ts, _kw(J, omega_s, E_R, density, coupling, gamma_tilde), opts)
+    w, _ = _trajectory(
+        params, ts, _kw(J, T_a, T_m, delta, omega_s, E_R, density, coupling, gamma_tilde), opts
+    )
     return _smooth_max(w / ts, temperature)
 
 
@@ -668,7 +703,7 @@ def _value_and_grad(fn, mode, jit):
     return wrapped
 
 
-_ARRAY_KWARGS = ("omega_s", "E_R", "density", "coupling", "gamma_tilde")
+_ARRAY_KWARGS = ("T_a", "T_m", "delta", "omega_s", "E_R", "density", "coupling", "gamma_tilde")
 
 
 def _is_number(x):

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import time
 from typing import Any, Literal
 
@@ -63,7 +64,7 @@ import optax
 from . import _config  # noqa: F401
 from ._functionals import _options, _trajectory
 from ._scan import grid, scan
-from ._validation import check_real, check_spin
+from ._validation import check_rate_scale, check_real, check_spin
 
 __all__ = ["OptimizeResult", "optimize_ergotropy"]
 
@@ -75,21 +76,23 @@ class OptimizeResult:
     """Outcome of `optimize_ergotropy`.
 
     **Fields:**
-    - `T_a`, `T_m`, `delta`: the best parameters found.
+    - `T_a`, `T_m`, `delta`: the best parameters found (the given value for one held fixed).
     - `ergotropy`: $\\mathcal W(t_f)$ there (energy units).
     - `power`: for `objective="power"`, the best $\\mathcal W(t)/t$ and `t_best` its time;
       for `"ergotropy"`, $\\mathcal W(t_f)/t_f$ and `t_best = t_f`.
     - `objective`, `value`: the objective's name and its value at the optimum.
-    - `active`: `{name: "lower" | "upper" | None}`, the bounds the optimum sits on.
-    - `gradient`: d value / d parameter at the optimum (physical units); at an active bound it
-      points out of the box (the KKT multiplier), elsewhere it is ~0.
+    - `active`: `{name: "lower" | "upper" | None | "fixed"}`, the bounds the optimum sits on
+      (`"fixed"` for a parameter held fixed).
+    - `gradient`: d value / d parameter at the optimum (physical units) for the searched
+      parameters; at an active bound it points out of the box (the KKT multiplier), elsewhere
+      it is ~0.
     - `history`: dict of 1-D arrays, one entry per optimisation step (Adam steps, then
       L-BFGS-B iterations): `phase` (0 surrogate, 1 Adam, 2 polish), `value` (best start),
       `T_a`, `T_m`, `delta`; and `starts` `(n_adam_steps, n_starts)` values of every start.
     - `scan`: the coarse scan, dict with the flat grid `T_a`, `T_m`, `delta`, `value`,
       `energy`, and `best` (the best grid point, dict) which seeds the search.
     - `seed`: the random seed (jitter of the starts).
-    - `bounds`: `{name: (lo, hi)}`.
+    - `bounds`: `{name: (lo, hi)}` of the searched parameters.
     - `n_evaluations`: objective evaluations (a gradient counts as one).
     - `wall_time`: seconds.
     """
@@ -133,17 +136,19 @@ class OptimizeResult:
         }
 
 
-def _check_bounds(name, b, *, positive):
-    if not isinstance(b, tuple | list) or len(b) != 2:
-        raise ValueError(f"{name} must be a (lo, hi) pair, got {b!r}")
-    lo = float(check_real(name, b[0], positive=positive, nonnegative=not positive))
-    hi = float(check_real(name, b[1], positive=positive, nonnegative=not positive))
-    if not hi > lo:
-        raise ValueError(f"{name} bounds must satisfy lo < hi, got ({lo}, {hi})")
-    return lo, hi
-
-
-_FIXED = ("omega_s", "density", "coupling", "E_R")
+def _box_or_value(name, b, *, positive):
+    """`(lo, hi)` -> a search box `(lo, hi)` of floats; a number -> the value held fixed."""
+    if isinstance(b, tuple | list):
+        if len(b) != 2:
+            raise ValueError(f"{name} must be a (lo, hi) pair or a number, got {b!r}")
+        lo = float(check_real(name, b[0], positive=positive))
+        hi = float(check_real(name, b[1], positive=positive))
+        if not hi > lo:
+            raise ValueError(f"{name} bounds must satisfy lo < hi, got ({lo}, {hi})")
+        return lo, hi
+    if isinstance(b, np.ndarray | jax.Array) and np.ndim(b) != 0:
+        raise ValueError(f"{name} must be a (lo, hi) pair or a number, got shape {np.shape(b)}")
+    return float(check_real(name, b, positive=positive))
 
 
 class _Problem(eqx.Module):
@@ -155,22 +160,36 @@ class _Problem(eqx.Module):
     n_times: int = eqx.field(static=True)
     opts: Any = eqx.field(static=True)
     t_final: float = eqx.field(static=True)
+    free: tuple[str, ...] = eqx.field(static=True, default=_NAMES)
 
-    @staticmethod
-    def point(x, fixed):
-        """A full parameter point from `x = (T_a, T_m, delta)` and the fixed values."""
-        return dict(zip(_NAMES, (x[..., i] for i in range(3)), strict=True)) | dict(fixed)
+    def point(self, x, fixed):
+        """A full parameter point from `x` (the free parameters, in order) and the fixed values."""
+        return dict(zip(self.free, (x[..., i] for i in range(len(self.free))), strict=True)) | dict(
+            fixed
+        )
+
+    def trajectory(self, p, ts):
+        """`(W(ts), E(ts))` at the point `p` (dict of every physical parameter)."""
+        kw = dict(
+            J=self.J,
+            T_a=None,
+            T_m=None,
+            delta=None,
+            omega_s=1.0,
+            E_R=1.0,
+            density=None,
+            coupling=None,
+            gamma_tilde=None,
+        )
+        return _trajectory(dict(p), ts, kw, self.opts)
 
     def __call__(self, p):
-        """`(objective, E(t_f), W(t_f))` at `p` (dict of T_a, T_m, delta and `_FIXED`)."""
-        params = {k: p[k] for k in (*_NAMES, "omega_s", "density", "coupling", "E_R")}
-        kw = dict(J=self.J, omega_s=1.0, E_R=1.0, density=None, coupling=None, gamma_tilde=None)
+        """`(objective, E(t_f), W(t_f))` at `p` (dict of every physical parameter)."""
         if self.objective == "ergotropy":
-            ts = jnp.full((1,), self.t_final)
-            w, e = _trajectory(params, ts, kw, self.opts)
+            w, e = self.trajectory(p, jnp.full((1,), self.t_final))
             return w[0], e[0], w[0]
         ts = self.t_final * jnp.arange(1, self.n_times + 1, dtype=float) / self.n_times
-        w, e = _trajectory(params, ts, kw, self.opts)
+        w, e = self.trajectory(p, ts)
         return jnp.max(w / ts), e[-1], w[-1]
 
     def times(self):
@@ -179,7 +198,7 @@ class _Problem(eqx.Module):
 
 @eqx.filter_jit
 def _evaluate(problem: _Problem, mode: str, x, fixed):
-    """`(value, energy, W, d value/dx, d energy/dx)` at a batch of points `x` `(k, 3)`."""
+    """`(value, energy, W, d value/dx, d energy/dx)` at a batch of points `x` `(k, n_free)`."""
 
     def f(x):
         v, e, w = problem(problem.point(x, fixed))
@@ -199,18 +218,19 @@ def optimize_ergotropy(
     J: float,
     t_final: float,
     *,
+    T_a: tuple[float, float] | float,
+    T_m: tuple[float, float] | float,
+    delta: tuple[float, float] | float,
     omega_s: float = 1.0,
-    density: float,
-    coupling: float,
     E_R: float = 1.0,
-    T_a: tuple[float, float],
-    T_m: tuple[float, float],
-    delta: tuple[float, float],
+    density: float | None = None,
+    coupling: float | None = None,
+    gamma_tilde: float | None = None,
     objective: Literal["ergotropy", "power"] = "ergotropy",
     steps: int = 40,
     seed: int = 0,
     progress: bool = False,
-    scan_points: int | tuple[int, int, int] = 10,
+    scan_points: int | tuple[int, ...] = 10,
     n_starts: int = 3,
     learning_rate: float = 0.15,
     polish_iterations: int = 60,
@@ -221,8 +241,10 @@ def optimize_ergotropy(
 ) -> OptimizeResult:
     r"""Maximise $\mathcal W(t_f)$ (or the best mean power) over $T_A$, $T_M$, $\Delta$ in a box.
 
-    The spin starts in its ground state; the gas has fixed `density` $nR^3$ and `coupling`
-    $V_0/E_R$, so $\tilde\Gamma \propto T_M^{-3/2}$ follows the motional temperature (eq. D4).
+    The spin starts in its ground state at $t = 0$. Each of $T_A$, $T_M$, $\Delta$ is either
+    searched in a box or held fixed. With fixed `density` $nR^3$ and `coupling` $V_0/E_R$ the
+    rate scale $\tilde\Gamma \propto T_M^{-3/2}$ follows the motional temperature (eq. D4);
+    with `gamma_tilde` it is held fixed instead.
     Method (see the module docstring for why): coarse `vmap` scan, multi-start Adam in
     sigmoid-to-box coordinates (on the energy first if nothing on the grid is inverted), then
     L-BFGS-B polish in the box. The returned point is never worse than the best grid point.
@@ -230,15 +252,20 @@ def optimize_ergotropy(
     **Arguments:**
     - `J`: spin quantum number.
     - `t_final`: the charging time $t_f$, in $\hbar/E_R$.
-    - `omega_s`, `density`, `coupling`, `E_R`: fixed parameters of the spin and the gas.
-    - `T_a`, `T_m`, `delta`: `(lo, hi)` bounds (temperatures $> 0$, $\Delta \ge 0$).
+    - `T_a`, `T_m`, `delta`: each a `(lo, hi)` box to search (temperatures $> 0$; the
+      detuning may be negative, though eq. (22) needs $\Delta > 0$ for an inverted steady
+      state) or a number held fixed. At least one is a box.
+    - `omega_s`, `E_R`: fixed parameters of the spin and the gas.
+    - `density`, `coupling`, `gamma_tilde`: the rate scale, exactly one of `gamma_tilde` or
+      (`density` and `coupling`), as for `SpinGas`.
     - `objective`: `"ergotropy"`: $\mathcal W(t_f)$; `"power"`: $\max_{t \le t_f}
       \mathcal W(t)/t$ over $t_i = t_f i/n$, $i = 1..n$ (`n_times`), i.e. the best mean
       charging power when one may also stop early.
     - `steps`: Adam steps (per start, all starts in one `vmap`).
     - `seed`: seed of the small random jitter of the starts (reproducible).
     - `progress`: tqdm bars for the scan and the steps.
-    - `scan_points`: grid points per axis (an int or one per axis).
+    - `scan_points`: grid points per searched axis (an int, or one per searched axis in the
+      order `T_a`, `T_m`, `delta`).
     - `n_starts`: number of best grid points Adam starts from.
     - `learning_rate`: Adam's step in the unconstrained coordinates.
     - `polish_iterations`: L-BFGS-B iteration cap (0 disables the polish).
@@ -253,36 +280,55 @@ def optimize_ergotropy(
     t_final = float(check_real("t_final", t_final, positive=True))
     if objective not in ("ergotropy", "power"):
         raise ValueError(f"objective must be 'ergotropy' or 'power', got {objective!r}")
-    bounds = {
-        "T_a": _check_bounds("T_a", T_a, positive=True),
-        "T_m": _check_bounds("T_m", T_m, positive=True),
-        "delta": _check_bounds("delta", delta, positive=False),
+    given = {
+        "T_a": _box_or_value("T_a", T_a, positive=True),
+        "T_m": _box_or_value("T_m", T_m, positive=True),
+        "delta": _box_or_value("delta", delta, positive=False),
     }
-    for name, v in (("omega_s", omega_s), ("density", density), ("E_R", E_R)):
-        check_real(name, v, positive=True)
-    check_real("coupling", coupling)
+    bounds = {k: v for k, v in given.items() if isinstance(v, tuple)}
+    held = {k: v for k, v in given.items() if not isinstance(v, tuple)}
+    free = tuple(bounds)
+    if not free:
+        raise ValueError("at least one of T_a, T_m, delta must be a (lo, hi) box to search")
+    omega_s = float(check_real("omega_s", omega_s, positive=True))
+    E_R = float(check_real("E_R", E_R, positive=True))
+    gamma_tilde, density, coupling = check_rate_scale(gamma_tilde, density, coupling)
     steps, n_starts, polish_iterations = int(steps), int(n_starts), int(polish_iterations)
     if steps < 0 or n_starts < 1 or polish_iterations < 0:
         raise ValueError("steps and polish_iterations must be >= 0 and n_starts >= 1")
-    sp = (scan_points,) * 3 if isinstance(scan_points, int) else tuple(scan_points)
-    if len(sp) != 3 or min(sp) < 2:
-        raise ValueError(f"scan_points must be an int >= 2 or three of them, got {scan_points}")
+    if isinstance(scan_points, numbers.Integral):
+        sp = (int(scan_points),) * len(free)
+    else:
+        sp = tuple(int(n) for n in scan_points)
+        if len(sp) == 3 and len(free) < 3:
+            sp = tuple(n for n, k in zip(sp, _NAMES, strict=True) if k in bounds)
+    if len(sp) != len(free) or min(sp) < 2:
+        raise ValueError(
+            f"scan_points must be an int >= 2 or one per searched axis {list(free)}, "
+            f"got {scan_points}"
+        )
 
+    scale_kw = (
+        {"gamma_tilde": gamma_tilde}
+        if gamma_tilde is not None
+        else {"density": density, "coupling": coupling}
+    )
     fixed = {
-        "omega_s": jnp.asarray(float(omega_s)),
-        "density": jnp.asarray(float(density)),
-        "coupling": jnp.asarray(float(coupling)),
-        "E_R": jnp.asarray(float(E_R)),
+        k: jnp.asarray(float(v))
+        for k, v in (held | {"omega_s": omega_s, "E_R": E_R} | scale_kw).items()
     }
-    problem = _Problem(J, objective, int(n_times), _options(rtol, atol, 16384, mode, None), t_final)
-    lo = jnp.asarray([bounds[k][0] for k in _NAMES])
-    hi = jnp.asarray([bounds[k][1] for k in _NAMES])
+    problem = _Problem(
+        J, objective, int(n_times), _options(rtol, atol, 16384, mode, None), t_final, free
+    )
+    n_free = len(free)
+    lo = jnp.asarray([bounds[k][0] for k in free])
+    hi = jnp.asarray([bounds[k][1] for k in free])
     n_eval = 0
 
     # 1. Coarse scan.
-    axes = {k: np.linspace(*bounds[k], n) for k, n in zip(_NAMES, sp, strict=True)}
+    axes = {k: np.linspace(*bounds[k], n) for k, n in zip(free, sp, strict=True)}
     pts = grid(**axes)
-    n_pts = pts["T_a"].size
+    n_pts = pts[free[0]].size
     pts = pts | {k: np.full(n_pts, float(v)) for k, v in fixed.items()}
     values, energies, _ = scan(problem, pts, chunk_size=512, progress=progress, shard=True)
     n_eval += values.size
@@ -293,11 +339,17 @@ def optimize_ergotropy(
     ranked = np.where(values > w_floor, values, 0.0)
     order = np.lexsort((-energies, -ranked))  # by value, ties (e.g. all zero) by energy
     scan_best = {k: float(pts[k][order[0]]) for k in _NAMES} | {"value": float(values[order[0]])}
+
+    def _all_three(x):
+        """`{T_a, T_m, delta}` as floats from the searched values `x` and the held ones."""
+        return {k: float(held[k]) if k in held else float(x[free.index(k)]) for k in _NAMES}
+
     scan_info = {k: pts[k] for k in _NAMES} | {"value": values, "energy": energies}
     scan_info["best"] = scan_best
 
     # One compiled function serves Adam, the polish and the final report: values, energies and
-    # their gradients in the physical coordinates x = (T_a, T_m, delta) for a batch of points.
+    # their gradients in the physical coordinates x (the searched parameters, in the order of
+    # `free`) for a batch of points.
     lo_np, hi_np = np.asarray(lo), np.asarray(hi)
     span = hi_np - lo_np
     scale = J * float(omega_s)  # objectives are optimised in units of J omega_s
@@ -307,7 +359,7 @@ def optimize_ergotropy(
         return jax.tree.map(np.asarray, out)
 
     # 2. Multi-start Adam in u-space, x = lo + (hi - lo) sigmoid(u): bounds hold by construction.
-    x0 = np.stack([pts[k][order[:n_starts]] for k in _NAMES], axis=-1)
+    x0 = np.stack([pts[k][order[:n_starts]] for k in free], axis=-1)
     n_starts = x0.shape[0]
     z0 = np.clip((x0 - lo_np) / span, 1e-3, 1 - 1e-3)  # Adam is scale-free: fine near bounds
     rng = np.random.default_rng(seed)
@@ -337,8 +389,8 @@ def optimize_ergotropy(
         i = int(np.argmax(target))
         hist["phase"].append(0 if use_energy else 1)
         hist["value"].append(float(val[i]))
-        for k, name in enumerate(_NAMES):
-            hist[name].append(float(x[i, k]))
+        for name, v in _all_three(x[i]).items():
+            hist[name].append(v)
         starts_hist.append(val)
         j = int(np.argmax(val))
         if val[j] > best_v:
@@ -355,12 +407,12 @@ def optimize_ergotropy(
         bar.close()
 
     # Candidates so far: the best grid point and the best Adam iterate.
-    x_best = np.asarray([scan_best[k] for k in _NAMES])
+    x_best = np.asarray([scan_best[k] for k in free])
     v_best = scan_best["value"]
     if best_v > v_best:
         x_best, v_best = best_x, best_v
 
-    # 3. L-BFGS-B polish in normalised box coordinates z in [0, 1]^3 (lands on active bounds).
+    # 3. L-BFGS-B polish in normalised box coordinates z in [0, 1]^n (lands on active bounds).
     if polish_iterations and v_best > w_floor:
         from scipy.optimize import minimize
 
@@ -368,7 +420,7 @@ def optimize_ergotropy(
 
         def fun(z):
             x = lo_np + span * np.clip(z, 0.0, 1.0)
-            val, _, _, g_val, _ = run_batch(np.broadcast_to(x, (n_starts, 3)))
+            val, _, _, g_val, _ = run_batch(np.broadcast_to(x, (n_starts, n_free)))
             cache[tuple(z)] = val[0]
             return -float(val[0]) / scale, -np.asarray(g_val[0], dtype=float) * span / scale
 
@@ -376,15 +428,15 @@ def optimize_ergotropy(
             z = intermediate_result.x
             hist["phase"].append(2)
             hist["value"].append(-float(intermediate_result.fun) * scale)
-            for k, name in enumerate(_NAMES):
-                hist[name].append(float(lo_np[k] + span[k] * z[k]))
+            for name, v in _all_three(lo_np + span * z).items():
+                hist[name].append(v)
 
         res = minimize(
             fun,
             (x_best - lo_np) / span,
             jac=True,
             method="L-BFGS-B",
-            bounds=[(0.0, 1.0)] * 3,
+            bounds=[(0.0, 1.0)] * n_free,
             callback=callback,
             options={"maxiter": polish_iterations, "ftol": 1e-14, "gtol": 1e-10},
         )
@@ -395,11 +447,11 @@ def optimize_ergotropy(
 
     # Final report at x_best.
     z_best = (x_best - lo_np) / span
-    val, _, w, g_val, _ = run_batch(np.broadcast_to(x_best, (n_starts, 3)))
+    val, _, w, g_val, _ = run_batch(np.broadcast_to(x_best, (n_starts, n_free)))
     n_eval += n_starts
     v_final, w_final, grad_x = float(val[0]), float(w[0]), g_val[0]
-    active = {}
-    for k, name in enumerate(_NAMES):
+    active = {name: "fixed" for name in held}
+    for k, name in enumerate(free):
         if z_best[k] <= 1e-9:
             active[name] = "lower"
         elif z_best[k] >= 1 - 1e-9:
@@ -408,9 +460,7 @@ def optimize_ergotropy(
             active[name] = None
     if objective == "power":
         ts = problem.times()
-        p_best = problem.point(jnp.asarray(x_best), fixed)
-        kw = dict(J=J, omega_s=1.0, E_R=1.0, density=None, coupling=None, gamma_tilde=None)
-        w_ts, _ = _trajectory(p_best, ts, kw, problem.opts)
+        w_ts, _ = problem.trajectory(problem.point(jnp.asarray(x_best), fixed), ts)
         t_best = float(ts[int(np.argmax(np.asarray(w_ts) / ts))])
         power = v_final
     else:
@@ -418,17 +468,18 @@ def optimize_ergotropy(
 
     history = {k: np.asarray(v) for k, v in hist.items()}
     history["starts"] = np.asarray(starts_hist).reshape(-1, n_starts)
+    best = _all_three(x_best)
     return OptimizeResult(
-        T_a=float(x_best[0]),
-        T_m=float(x_best[1]),
-        delta=float(x_best[2]),
+        T_a=best["T_a"],
+        T_m=best["T_m"],
+        delta=best["delta"],
         ergotropy=float(w_final),
         power=power,
         t_best=t_best,
         objective=objective,
         value=float(v_final),
         active=active,
-        gradient={name: float(grad_x[k]) for k, name in enumerate(_NAMES)},
+        gradient={name: float(grad_x[k]) for k, name in enumerate(free)},
         history=history,
         scan=scan_info,
         seed=int(seed),

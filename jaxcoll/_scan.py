@@ -12,6 +12,9 @@ On-disk layout of `out` (a directory):
 - `manifest.json`: the scan's fingerprint (points, chunk size, output shapes and dtypes) and
   the sorted list of finished chunks, replaced atomically after each chunk is flushed.
 
+On several processes (`jax.distributed`) only process 0 reads and writes `out`; the others
+send it their chunks' results (see `scan`).
+
 Every chunk is padded to the same size, so `fn` is compiled once and each point's result does
 not depend on which chunk or run computed it: a resumed scan produces byte-identical files.
 """
@@ -155,18 +158,40 @@ def _write_json_atomic(path: str, obj) -> None:
     os.replace(tmp, path)
 
 
+def _pack(values: list[np.ndarray], rows: int) -> np.ndarray:
+    """The leaves of one chunk's result as raw bytes, `(rows, row_bytes)` uint8.
+
+    Results cross processes as bytes, so that what arrives is bit for bit what was computed
+    (-0.0, NaN payloads, any dtype), whatever the collectives do with floating point.
+    """
+    return np.concatenate(
+        [np.ascontiguousarray(v).reshape(rows, -1).view(np.uint8) for v in values], axis=1
+    )
+
+
+def _unpack(buf: np.ndarray, structs) -> list[np.ndarray]:
+    """Inverse of `_pack` for a `(rows, row_bytes)` buffer and the leaves' shape-dtype structs."""
+    out, col = [], 0
+    for s in structs:
+        dt = np.dtype(s.dtype)
+        width = int(np.prod(s.shape[1:], dtype=int)) * dt.itemsize
+        raw = np.ascontiguousarray(buf[:, col : col + width])
+        out.append(raw.view(dt).reshape(buf.shape[0], *s.shape[1:]))
+        col += width
+    return out
+
+
 class _Store:
     """The `out` directory: preallocated `.npy` files plus a manifest of finished chunks.
 
-    With several processes (multi-host), process 0 creates or validates the files, the others
-    open them after a barrier; each process keeps its own manifest of the chunks it finished.
+    Only process 0 touches the directory: it creates or validates the files, writes every
+    finished chunk (its own and those gathered from the other processes) and keeps the one
+    manifest; the other processes learn which chunks are done from it (`_broadcast_open`).
     """
 
     def __init__(self, out, n, chunk_size, n_chunks, fingerprint, out_struct, resume):
         self.dir = os.fspath(out)
-        nproc, rank = jax.process_count(), jax.process_index()
-        name = _MANIFEST if nproc == 1 else f"manifest.{rank}-of-{nproc}.json"
-        self.manifest_path = os.path.join(self.dir, name)
+        self.manifest_path = os.path.join(self.dir, _MANIFEST)
         self.names = _leaf_names(out_struct)
         structs = jax.tree.leaves(out_struct)
         self.shapes = [(n, *s.shape[1:]) for s in structs]
@@ -194,17 +219,11 @@ class _Store:
                     "outputs); use a new directory or pass resume=False to overwrite it"
                 )
         fresh = old is None or not all(os.path.exists(p) for p in self.paths)
-        if rank == 0:
-            os.makedirs(self.dir, exist_ok=True)
-            for path, sh, dt in zip(self.paths, self.shapes, self.dtypes, strict=True):
-                if fresh or not os.path.exists(path):
-                    np.lib.format.open_memmap(path, mode="w+", dtype=dt, shape=sh).flush()
-        if nproc > 1:
-            from jax.experimental import multihost_utils
-
-            multihost_utils.sync_global_devices("jaxcoll.scan.open")
+        os.makedirs(self.dir, exist_ok=True)
         self.arrays = []
         for path, sh, dt in zip(self.paths, self.shapes, self.dtypes, strict=True):
+            if fresh or not os.path.exists(path):
+                np.lib.format.open_memmap(path, mode="w+", dtype=dt, shape=sh).flush()
             arr = np.lib.format.open_memmap(path, mode="r+")
             if arr.shape != sh or arr.dtype != dt:
                 raise ValueError(f"{path} does not match the scan's output (shape {sh}, {dt})")
@@ -223,10 +242,47 @@ class _Store:
         self.manifest["done"] = sorted(self.done)
         _write_json_atomic(self.manifest_path, self.manifest)
 
-    def read(self, treedef):
-        return jax.tree.unflatten(
-            treedef, [np.array(np.load(p, mmap_mode="r")) for p in self.paths]
-        )
+    def read(self) -> list[np.ndarray]:
+        return [np.array(np.load(p, mmap_mode="r")) for p in self.paths]
+
+
+_MESSAGE_BYTES = 1024
+
+
+def _open_store(out, n, chunk_size, n_chunks, fingerprint, out_struct, resume, nproc, rank):
+    """Open `out` on process 0 and tell every process which chunks are done.
+
+    Returns `(store, done)`: the `_Store` on process 0 (`None` elsewhere) and the set of
+    finished chunk indices, the same on every process. An error on process 0 (a different
+    scan in `out`, an unwritable directory) is raised on every process, so that none is left
+    waiting in a collective.
+    """
+    store, error, done = None, None, set()
+    if rank == 0:
+        try:
+            store = _Store(out, n, chunk_size, n_chunks, fingerprint, out_struct, resume)
+            done = store.done
+        except Exception as e:  # re-raised below, after the other processes have heard of it
+            error = e
+    if nproc == 1:
+        if error is not None:
+            raise error
+        return store, done
+    from jax.experimental import multihost_utils
+
+    mask = np.zeros(n_chunks, np.uint8)
+    mask[sorted(done)] = 1
+    msg = np.zeros(_MESSAGE_BYTES, np.uint8)
+    if error is not None:
+        text = f"{type(error).__name__}: {error}".encode()[:_MESSAGE_BYTES]
+        msg[: len(text)] = np.frombuffer(text, np.uint8)
+    mask, msg = multihost_utils.broadcast_one_to_all((mask, msg))
+    if error is not None:
+        raise error
+    if msg.any():
+        text = bytes(np.asarray(msg)).rstrip(b"\0").decode(errors="replace")
+        raise ValueError(f"process 0 could not open out={os.fspath(out)!r}: {text}")
+    return store, set(np.flatnonzero(mask).tolist())
 
 
 def _runner(fn, devices):
@@ -309,16 +365,26 @@ def scan(
     **Returns:** the pytree `fn` returns, each leaf a NumPy array with a leading axis of
     length `n_points`.
 
-    **Multi-host.** Call `jax.distributed.initialize()` on every process first and then run
-    the same `scan(...)` on all of them with `out` on a shared file system. Process `k` of `K`
-    (`jax.process_index()`, `jax.process_count()`) evaluates the chunks `i` with
-    `i % K == k` on its own local devices, writing into the same preallocated files (disjoint
-    rows); the processes synchronise at the end (`multihost_utils.sync_global_devices`) and
-    each returns the full result read back from `out`. No collective crosses hosts while
-    chunks are computed. With `out=None` each process returns only its own chunks' rows
-    filled (others are zero), so give `out` for multi-host scans. Process 0 creates the files;
-    each process keeps its own `manifest.<k>-of-<K>.json`, so resume with the same number of
-    processes.
+    **Several processes** (several hosts, or several processes on one machine). Call
+    `jax.distributed.initialize(...)` in every process first, then the same `scan(...)` in
+    all of them. The not yet finished chunks are dealt out in rounds: in round `r`, process
+    `k` of `K` (`jax.process_index()`, `jax.process_count()`) evaluates the `(r K + k)`-th of
+    them on its own local devices. Results travel between processes as raw bytes
+    (`multihost_utils.process_allgather`) and are placed by selection, never summed, so -0.0
+    and NaN arrive intact, and **every process returns the full result**, bit for bit the
+    same. Without `out` the processes exchange their results once, at the end. With `out`
+    they exchange them after every round, and process 0 alone writes them (its own and the
+    others') to `out` and keeps the one `manifest.json`: `out` is a path on process 0's
+    machine (a shared file system is not needed), its files are byte-identical to a
+    single-process run's with as many devices per process and the same `chunk_size`, and a
+    killed job restarted (all `K` processes again) loses only the chunks not yet written (at
+    most two rounds: the next chunk is dispatched before a round is gathered). The manifest
+    lists chunks, not processes, so a restart with a different number of processes (1
+    included) resumes the same way; a different number of devices per process can change the
+    rounded `chunk_size`, which makes it a different scan (`ValueError`; pass `resume=False`
+    to start afresh). Only process 0 shows the progress bar. A process that dies leaves the
+    others waiting in a collective until `jax.distributed`'s heartbeat timeout ends them, so
+    restart the whole job.
 
     ```python
     import jax, numpy as np
@@ -366,48 +432,98 @@ def scan(
     out_struct = jax.eval_shape(run if sharding is None else batched, example)
     treedef = jax.tree.structure(out_struct)
 
+    structs = jax.tree.leaves(out_struct)
     nproc, rank = jax.process_count(), jax.process_index()
-    store = None
+    store, done = None, set()
+    fp = (
+        _fingerprint(stacked, chunk_size, out_struct, order)
+        if out is not None or nproc > 1
+        else None
+    )
+    if nproc > 1:  # every process must deal out the same chunks
+        digests = _allgather(np.frombuffer(bytes.fromhex(fp), np.uint8))
+        if not (digests == digests[0]).all():
+            raise ValueError(
+                "scan was called with different points, chunk_size, order or output shapes "
+                "on different processes (or with different numbers of local devices); "
+                "every process must run the same scan"
+            )
     if out is not None:
-        fp = _fingerprint(stacked, chunk_size, out_struct, order)
-        store = _Store(out, n, chunk_size, n_chunks, fp, out_struct, resume)
-        done = store.done
-    else:
-        done = set()
-        results = [np.zeros((n, *s.shape[1:]), dtype=s.dtype) for s in jax.tree.leaves(out_struct)]
-    todo = [i for i in range(n_chunks) if i % nproc == rank and i not in done]
+        store, done = _open_store(out, n, chunk_size, n_chunks, fp, out_struct, resume, nproc, rank)
+    if out is None:
+        results = [np.zeros((n, *s.shape[1:]), dtype=s.dtype) for s in structs]
+    # Round r: process k computes chunk todo[r * K + k]; the same list on every process, so each
+    # knows which chunk every other one computed and results are placed by selection.
+    todo = [i for i in range(n_chunks) if i not in done]
+    n_rounds = -(-len(todo) // nproc)
+
+    def owner_chunks(r):
+        """`(process, chunk)` pairs of round `r`."""
+        return [(k, todo[r * nproc + k]) for k in range(nproc) if r * nproc + k < len(todo)]
+
+    mine = [todo[j] for j in range(rank, len(todo), nproc)]
+    row_bytes = sum(
+        int(np.prod(s.shape[1:], dtype=int)) * np.dtype(s.dtype).itemsize for s in structs
+    )
+    blank = np.zeros((chunk_size, row_bytes), np.uint8)
+
+    def place(i, values):
+        r = rows(i)
+        if store is not None:
+            store.write(i, r, values)
+        else:
+            for res, v in zip(results, values, strict=True):
+                res[r] = v
 
     bar = None
-    if progress:
+    if progress and rank == 0:
         from tqdm.auto import tqdm
 
         n_done = sum(rows(i).size for i in done)
         bar = tqdm(total=n, initial=n_done, unit="pt", desc="scan", dynamic_ncols=True)
 
+    own = []  # without `out`, on several processes: this process's chunks as bytes, by round
     try:
-        pending = dispatch(todo[0]) if todo else None
-        for k, i in enumerate(todo):
+        pending = dispatch(mine[0]) if mine else None
+        for r in range(n_rounds):
             current = pending
             # Dispatch the next chunk before blocking on this one (overlaps host I/O and compute).
-            pending = dispatch(todo[k + 1]) if k + 1 < len(todo) else None
-            r = rows(i)
-            m = r.size
-            values = [np.asarray(leaf)[:m] for leaf in jax.tree.leaves(current)]
-            if store is not None:
-                store.write(i, r, values)
-            else:
-                for res, v in zip(results, values, strict=True):
-                    res[r] = v
+            pending = dispatch(mine[r + 1]) if r + 1 < len(mine) else None
+            values = None if current is None else [np.asarray(v) for v in jax.tree.leaves(current)]
+            if nproc == 1:
+                (i,) = (i for _, i in owner_chunks(r))
+                place(i, [v[: rows(i).size] for v in values])
+            elif out is None:
+                own.append(blank if values is None else _pack(values, chunk_size))
+            else:  # process 0 writes every chunk of the round before the next round starts
+                gathered = _allgather(blank if values is None else _pack(values, chunk_size))
+                if rank == 0:
+                    for k, i in owner_chunks(r):
+                        place(i, _unpack(gathered[k, : rows(i).size], structs))
             if bar is not None:
-                bar.update(m)
+                bar.update(sum(rows(i).size for _, i in owner_chunks(r)))
     finally:
         if bar is not None:
             bar.close()
 
-    if nproc > 1:
-        from jax.experimental import multihost_utils
+    if out is None:
+        if nproc > 1 and n_rounds:
+            gathered = _allgather(np.stack(own))  # (process, round, chunk_size, row_bytes)
+            for r in range(n_rounds):
+                for k, i in owner_chunks(r):
+                    place(i, _unpack(gathered[k, r, : rows(i).size], structs))
+        return jax.tree.unflatten(treedef, results)
+    if nproc == 1:
+        return jax.tree.unflatten(treedef, store.read())
+    # Process 0 sends the files' contents, which include chunks finished by earlier runs.
+    from jax.experimental import multihost_utils
 
-        multihost_utils.sync_global_devices("jaxcoll.scan")
-    if store is not None:
-        return store.read(treedef)
-    return jax.tree.unflatten(treedef, results)
+    buf = _pack(store.read(), n) if rank == 0 else np.zeros((n, row_bytes), np.uint8)
+    return jax.tree.unflatten(treedef, _unpack(multihost_utils.broadcast_one_to_all(buf), structs))
+
+
+def _allgather(buf: np.ndarray) -> np.ndarray:
+    """`buf` of every process, stacked on a new leading axis (process index)."""
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.process_allgather(buf))

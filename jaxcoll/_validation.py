@@ -33,12 +33,25 @@ def _as_float_array(name: str, x):
     return x
 
 
+def _to_float(x):
+    """Integers become floats (a Python float, or the default float dtype for arrays), so that
+    ``spin_rates(4, 1, 1)`` and ``T_a=3`` work wherever ``4.0`` and ``3.0`` do; floats pass."""
+    if isinstance(x, numbers.Integral):
+        return float(x)
+    if isinstance(x, np.ndarray | np.generic) and np.issubdtype(x.dtype, np.integer):
+        return np.asarray(x, dtype=float)
+    if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jnp.integer):
+        return x.astype(jnp.result_type(float))
+    return x
+
+
 def check_real(name: str, x, *, positive: bool = False, nonnegative: bool = False):
-    """Check that ``x`` is real and finite (and optionally > 0 or >= 0); returns ``x``.
+    """Check that ``x`` is real and finite (and optionally > 0 or >= 0); returns ``x``, with
+    integers (Python, NumPy or JAX) turned into floats.
 
     Under tracing the check becomes a run-time ``eqx.error_if`` on the returned value.
     """
-    x = _as_float_array(name, x)
+    x = _to_float(_as_float_array(name, x))
     if positive:
         what = "finite and > 0"
     elif nonnegative:

@@ -108,7 +108,7 @@ faster for $s > 0$, where the
 collision must supply the energy from the motion, than for $s < 0$.
 """),
     code(r"""
-from jaxcoll._figures import fig3_scattering_integral
+from jaxcoll.figures import fig3_scattering_integral
 
 data = fig3_scattering_integral(FIGS / "fig3.png", fast=FAST)
 display(Image(filename=str(FIGS / "fig3.png"), width=720))
@@ -215,8 +215,7 @@ $\dot S \ge \dot Q/T$). We check monotonicity along a trajectory that starts fro
 state, whose coherences decay at the same time.
 """),
     code(r"""
-from jaxcoll._observables import relative_entropy
-from jaxcoll._states import spin_coherent_state
+from jaxcoll import relative_entropy, spin_coherent_state
 
 gas = jaxcoll.SpinGas(J, omega_s=1.0, delta=1.0, T_a=T, T_m=T, gamma_tilde=1.0)
 rho0 = spin_coherent_state(J, 2.0, 0.3)
@@ -240,12 +239,12 @@ plt.show()
     md(r"""
 ## The figure
 
-`jaxcoll._figures.thermalisation` draws the spin temperature $T_E(t)$ (the temperature of the
+`jaxcoll.figures.thermalisation` draws the spin temperature $T_E(t)$ (the temperature of the
 Gibbs state with the same mean energy) for several detunings, next to the repeated-interaction
 prediction.
 """),
     code(r"""
-from jaxcoll._figures import thermalisation
+from jaxcoll.figures import thermalisation
 
 data = thermalisation(FIGS / "thermalisation.png", J=J, fast=FAST)
 display(Image(filename=str(FIGS / "thermalisation.png"), width=720))
@@ -323,7 +322,7 @@ print("max |W - W_expm| =", np.max(np.abs(np.asarray(W_dimless) - W_ref)))
 ## The figure as in `jaxcoll reproduce`
 """),
     code(r"""
-from jaxcoll._figures import fig2_ergotropy
+from jaxcoll.figures import fig2_ergotropy
 
 data = fig2_ergotropy(FIGS / "fig2.png", fast=FAST)
 display(Image(filename=str(FIGS / "fig2.png"), width=420))
@@ -381,7 +380,7 @@ the motional temperature, and the gradient includes that. `value_and_grad` picks
 reverse mode.
 """),
     code(r"""
-from jaxcoll._functionals import ergotropy_at, value_and_grad
+from jaxcoll import ergotropy_at, value_and_grad
 
 params = {"T_a": 3.0, "T_m": 0.1, "delta": 0.6}
 kw = dict(J=J, density=0.01, coupling=1.0)
@@ -432,7 +431,7 @@ jaxcoll optimize --J 20 --t-final 3 --omega-s 1 --density 0.01 --coupling 1 \
 ```
 """),
     code(r"""
-from jaxcoll._optimize import optimize_ergotropy
+from jaxcoll import optimize_ergotropy
 
 box = dict(T_a=(1.0, 5.0), T_m=(0.05, 0.3), delta=(0.2, 1.0)) if FAST else dict(
     T_a=(0.2, 5.0), T_m=(0.05, 5.0), delta=(0.0, 10.0)
@@ -451,13 +450,13 @@ plt.show()
 """),
     md(r"""
 Why the optimum sits where it does (upper bound of $T_A$, lower bound of $T_M$, interior
-$\Delta$) is explained in the docstring of `jaxcoll._optimize`: hot ancillas and cold motion
+$\Delta$) is explained in the README (*What the optimiser finds, physically*): hot ancillas and cold motion
 drive the inversion (eq. 21), while too large a detuning suppresses the exothermic rate
 (Fig. 3). The figure `optimisation.png` of `jaxcoll reproduce` shows the search path over the
 landscape:
 """),
     code(r"""
-from jaxcoll._figures import optimisation
+from jaxcoll.figures import optimisation
 
 data = optimisation(FIGS / "optimisation.png", result=res, n_background=6 if FAST else 32)
 display(Image(filename=str(FIGS / "optimisation.png"), width=720))
@@ -534,7 +533,7 @@ to disk so an interrupted scan resumes (`out=...`). Here: the ergotropy after a 
 over the motional temperature and the detuning.
 """),
     code(r"""
-from jaxcoll._functionals import ergotropy_at
+from jaxcoll import ergotropy_at
 
 n = 6 if FAST else 48
 T_m = np.geomspace(0.03, 1.0, n)
@@ -599,8 +598,7 @@ consistency checks you can run on a model of your own.
 """),
     code(SETUP),
     code(r"""
-from jaxcoll._model import CollisionalModel
-from jaxcoll._observables import ergotropy
+from jaxcoll import CollisionalModel, ergotropy
 
 h_s = np.diag([0.0, 1.0, 2.6])  # qutrit levels (units of E_R)
 h_a = np.diag([0.0, 1.3, 2.2])  # gas particle's internal levels
@@ -704,14 +702,14 @@ print("fully inverted qutrit: ergotropy", 2.2, "E_R")
     md(r"""
 ## To QuTiP and back
 
-`jaxcoll._interop.qutip_lindblad(model)` exports $H$ and the collapse operators, so QuTiP's
+`jaxcoll.qutip_lindblad(model)` exports $H$ and the collapse operators, so QuTiP's
 `mesolve` can cross-check any model (QuTiP is optional).
 """),
     code(r"""
 try:
     import qutip
 
-    from jaxcoll._interop import from_qutip, qutip_lindblad, to_qutip
+    from jaxcoll import from_qutip, qutip_lindblad, to_qutip
 
     H, c_ops = qutip_lindblad(eq)
     out = qutip.mesolve(H, to_qutip(rho, spin=False), np.asarray(ts), c_ops,
@@ -915,6 +913,8 @@ NOTEBOOKS = {
 
 def build(name, cells):
     nb = new_notebook(cells=cells)
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"nb{name[:2]}-cell{i:02d}"  # stable ids: regenerating changes only what changed
     nb.metadata["kernelspec"] = {
         "name": "python3",
         "display_name": "Python 3",

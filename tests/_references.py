@@ -22,3 +22,35 @@ def spin_rates_ref(omega_s, delta, T_a, T_m, E_R=1.0, gamma_tilde=1.0):
     gp = gamma_tilde * I_ref(E_R / T_m, -delta / E_R) / (1.0 + np.exp(omega_a / T_a))
     gm = gamma_tilde * I_ref(E_R / T_m, delta / E_R) / (1.0 + np.exp(-omega_a / T_a))
     return gp, gm
+
+
+def birth_death_generator(j, gp, gm):
+    """Dense generator of eq. (11) for the spin of eq. (18), levels m = -j..j ascending:
+    m -> m+1 at gp |<m+1|J+|m>|^2 = gp (j - m)(j + m + 1), m+1 -> m at gm times the same.
+    Columns sum to zero (dP/dt = L P)."""
+    d = int(round(2 * j)) + 1
+    m = np.arange(d) - j
+    c2 = (j - m[:-1]) * (j + m[:-1] + 1.0)
+    i = np.arange(d - 1)
+    L = np.zeros((d, d))
+    L[i + 1, i] += gp * c2
+    L[i, i] -= gp * c2
+    L[i, i + 1] += gm * c2
+    L[i + 1, i + 1] -= gm * c2
+    return L
+
+
+def ergotropy_ref(p, e):
+    """Eq. (23): sum_i e_i p_i minus the passive energy (populations sorted descending onto
+    ascending energies e)."""
+    p = np.asarray(p)
+    e = np.asarray(e)
+    return float(e @ p - np.sort(e) @ np.sort(p)[::-1])
+
+
+def fig2_rates_ref(D, A, alpha):
+    """Eq. (19) divided by Gamma~ in the parameters of Fig. 2 (delta / E_R = D / alpha,
+    omega_a / T_a = A): (I(alpha, -D/alpha) / (1 + e^A), I(alpha, D/alpha) / (1 + e^-A))."""
+    gp = I_ref(alpha, -D / alpha) / (1.0 + np.exp(A))
+    gm = I_ref(alpha, D / alpha) / (1.0 + np.exp(-A))
+    return gp, gm

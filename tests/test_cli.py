@@ -140,7 +140,7 @@ BAD = [
     [*OPT, "--T-m", "0", "2"],
     [*OPT, "--T-m", "1", "1"],
     [*OPT, "--T-m", "1"],
-    [*OPT, "--delta", "-1", "2"],
+    [*OPT, "--delta", "2", "-1"],  # lo > hi (a box reaching below zero is allowed)
     [*OPT, "--delta", "a", "b"],
     [*OPT, "--steps", "-1"],
     [*OPT, "--starts", "0"],

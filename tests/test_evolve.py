@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import qutip
 import scipy.linalg as sla
+from _references import birth_death_generator, ergotropy_ref, fig2_rates_ref
 
 from jaxcoll._evolve import EvolveError, _solve_traced, ergotropy_curve, evolve
 from jaxcoll._model import CollisionalModel
@@ -403,8 +404,73 @@ def test_ergotropy_curve_is_the_spin_model_in_fig2_units():
     ref = evolve(model, np.eye(7)[0], CURVE_TS)
     np.testing.assert_allclose(w, ref.ergotropy, atol=1e-9)
     assert w[0] == 0 and w[-1] > 1.0
-    # ts[0] need not be 0: the ground state is the state at ts[0]
-    np.testing.assert_allclose(ergotropy_curve(3, Dp, Ap, alpha, CURVE_TS + 5.0), w, atol=1e-9)
+
+
+# CONTRACT.md: "`jaxcoll.ergotropy_curve(J, D, A, alpha, ts)` -> array W(t_i) (units of omega_s)
+# for the spin starting in its ground state at t = 0 (whatever `ts[0]` is)".
+CURVE_CASES = [
+    (10, 4.0, 1.0, 1.0),  # the example of issue 11: W(10) = 11.03, not 9.70
+    (3, 2.0, 0.5, 0.5),
+    (2.5, 1.5, 0.5, 0.7),  # half-integer spin
+    (4, 1.0, 0.2, 3.0),
+]
+LATE_TS = np.array([0.5, 3.0, 10.0, 40.0])  # ts[0] > 0 and not evenly spaced
+
+
+def curve_ref(j, D_, A_, alpha, ts):
+    """W(t_i) / omega_s: SciPy expm of the eq. (11) generator from the ground state at t = 0."""
+    L = birth_death_generator(j, *fig2_rates_ref(D_, A_, alpha))
+    d = L.shape[0]
+    m = np.arange(d) - j
+    return np.array([ergotropy_ref(sla.expm(L * t)[:, 0], m) for t in ts])
+
+
+@pytest.mark.parametrize("case", CURVE_CASES)
+def test_ergotropy_curve_counts_time_from_zero(case):
+    j = case[0]
+    scale = 2 * j * 1e-9  # 1e-9 of the largest possible ergotropy 2J omega_s
+    ref = curve_ref(*case, LATE_TS)
+    np.testing.assert_allclose(ergotropy_curve(*case, LATE_TS, **TIGHT), ref, rtol=0, atol=scale)
+    # the same times after t = 0, and a single time
+    w0 = ergotropy_curve(*case, np.r_[0.0, LATE_TS], **TIGHT)
+    np.testing.assert_allclose(w0, np.r_[0.0, ref], rtol=0, atol=scale)
+    np.testing.assert_allclose(
+        ergotropy_curve(*case, LATE_TS[2:3], **TIGHT), ref[2:3], rtol=0, atol=scale
+    )
+
+
+def test_ergotropy_curve_issue_example():
+    w = ergotropy_curve(10, 4, 1, 1, [0.5, 3, 10, 40])  # Python ints, default tolerances
+    assert abs(float(w[2]) - 11.03) < 0.01
+    np.testing.assert_allclose(w, curve_ref(10, 4.0, 1.0, 1.0, LATE_TS), rtol=0, atol=1e-6)
+
+
+def test_ergotropy_curve_gradient_at_late_times():
+    """d/d(D, A, alpha) of sum_i W(t_i), ts[0] > 0, against central differences of the SciPy
+    reference (time from t = 0)."""
+    ts = LATE_TS[1:]  # W > 0 at all three
+    x = np.array([2.0, 0.5, 0.5])
+    g = jax.jit(jax.grad(lambda x: ergotropy_curve(3, *x, ts, **TIGHT).sum()))(jnp.asarray(x))
+    for i in range(3):
+        h = 1e-5
+        up, dn = x.copy(), x.copy()
+        up[i] += h
+        dn[i] -= h
+        fd = (curve_ref(3, *up, ts).sum() - curve_ref(3, *dn, ts).sum()) / (2 * h)
+        np.testing.assert_allclose(g[i], fd, rtol=1e-6)
+
+
+def test_ergotropy_curve_rejects_negative_times():
+    with pytest.raises(ValueError, match="ts must be >= 0"):
+        ergotropy_curve(3, 4.0, 1.0, 1.0, [-1.0, 2.0])
+    with pytest.raises(ValueError, match="ts must be strictly increasing"):
+        ergotropy_curve(3, 4.0, 1.0, 1.0, [2.0, 1.0])
+    f = eqx.filter_jit(lambda ts: ergotropy_curve(3, 4.0, 1.0, 1.0, ts))
+    np.testing.assert_allclose(
+        f(jnp.asarray(LATE_TS)), curve_ref(3, 4.0, 1.0, 1.0, LATE_TS), atol=1e-7
+    )
+    with pytest.raises(Exception, match="ts must be >= 0"):
+        jax.block_until_ready(f(jnp.asarray([-1.0, 2.0])))
 
 
 def test_ergotropy_curve_gradient_and_vmap():

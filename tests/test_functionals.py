@@ -10,9 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.linalg
+from _references import birth_death_generator
 
 import jaxcoll
-from jaxcoll._functionals import (
+from jaxcoll import (
     charging_power,
     energy_trajectory,
     ergotropy_at,
@@ -39,24 +40,12 @@ def _split(theta):
 # --- independent reference -------------------------------------------------------------------
 
 
-def _generator_np(gp, gm, j=J):
-    d = int(2 * j) + 1
-    m = np.arange(d) - j
-    c2 = (j - m[:-1]) * (j + m[:-1] + 1.0)
-    i = np.arange(d - 1)
-    L = np.zeros((d, d))
-    L[i + 1, i] += gp * c2
-    L[i, i] -= gp * c2
-    L[i, i + 1] += gm * c2
-    L[i + 1, i + 1] -= gm * c2
-    return L, m
-
-
 def reference(theta, j=J):
     """W(t), E(t) by scipy.linalg.expm of the population generator (rates from eq. 19)."""
     params, t = _split(theta)
     gp, gm = (float(r) for r in spin_model(params, J=j).rates())
-    L, m = _generator_np(gp, gm, j)
+    L = birth_death_generator(j, gp, gm)
+    m = np.arange(L.shape[0]) - j
     p = scipy.linalg.expm(L * t)[:, 0]
     e = params["omega_s"] * m
     return e @ p - e @ np.sort(p)[::-1], e @ p
@@ -272,12 +261,39 @@ def test_trajectory_matches_pointwise():
     np.testing.assert_allclose(e0, np.r_[-J, e[1:]], rtol=1e-12)
 
 
+def test_any_parameter_by_keyword():
+    """Each physical parameter goes in `params` (differentiated) or by keyword (held fixed)."""
+    theta = THETA.copy()
+    w_ref, e_ref = reference(theta)
+    params, t = _split(theta)
+    kw = dict(J=J, **TIGHT)
+    for held in ("T_a", "T_m", "delta", "omega_s", "density"):
+        p = {k: v for k, v in params.items() if k != held}
+        w = ergotropy_at(p, t, **kw, **{held: params[held]})
+        np.testing.assert_allclose(w, w_ref, rtol=1e-9)
+    # everything by keyword, with Python ints where they fit
+    fixed = dict(T_a=2, T_m=0.3, delta=1, omega_s=1, density=0.01, coupling=1)
+    np.testing.assert_allclose(final_energy({}, 20, **kw, **fixed), e_ref, rtol=1e-9)
+    # only what is in params is differentiated: d/dT_m against the all-params gradient
+    f = lambda p: ergotropy_at(p, t, **kw, T_a=2.0, delta=1.0, density=0.01, coupling=1.0)
+    g = jax.grad(f)({"T_m": jnp.asarray(0.3)})
+    full = jax.grad(lambda p: ergotropy_at(p, t, **kw))(
+        {k: jnp.asarray(v) for k, v in params.items()}
+    )
+    assert set(g) == {"T_m"}
+    np.testing.assert_allclose(g["T_m"], full["T_m"], rtol=1e-9)
+    # params win over a keyword value for the same parameter (as in spin_model)
+    np.testing.assert_allclose(ergotropy_at(params, t, **kw, T_a=9.0), w_ref, rtol=1e-9)
+    with pytest.raises(ValueError, match="T_a"):
+        ergotropy_at({"T_m": 0.3}, t, J=J, delta=1.0, density=0.01, coupling=1.0)
+
+
 def test_input_errors():
     p = {"T_a": 2.0, "T_m": 0.3, "delta": 1.0}
     kw = dict(J=J, density=0.01, coupling=1.0)
     with pytest.raises(ValueError, match="unknown keys"):
         ergotropy_at({**p, "temp": 1.0}, 1.0, **kw)
-    with pytest.raises(ValueError, match="delta"):
+    with pytest.raises(ValueError, match="missing \\['delta'\\]"):
         ergotropy_at({"T_a": 2.0, "T_m": 0.3}, 1.0, **kw)
     with pytest.raises(ValueError, match="mode"):
         ergotropy_at(p, 1.0, mode="sideways", **kw)
@@ -287,6 +303,8 @@ def test_input_errors():
         ergotropy_at({**p, "T_m": -0.3}, 1.0, **kw)
     with pytest.raises(ValueError, match="ts must"):
         ergotropy_trajectory(p, [2.0, 1.0], **kw)
+    with pytest.raises(ValueError, match="ts must be >= 0"):
+        ergotropy_trajectory(p, [-1.0, 1.0], **kw)
     with pytest.raises(ValueError, match="rate scale"):
         ergotropy_at(p, 1.0, J=J)
     assert isinstance(spin_model(p, **kw), jaxcoll.SpinGas)

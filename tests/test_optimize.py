@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import scipy.linalg
 import scipy.optimize
+from _references import birth_death_generator, ergotropy_ref, spin_rates_ref
 
 import jaxcoll
-from jaxcoll._optimize import optimize_ergotropy
+from jaxcoll import optimize_ergotropy
 
 J = 2
 T_FINAL = 20.0
@@ -24,18 +25,8 @@ def _rates(T_a, T_m, delta):
 def reference_w(x, t=T_FINAL):
     """W(t) by scipy.linalg.expm of the tridiagonal population generator (eq. 11, 18, 23)."""
     gp, gm = (float(r) for r in _rates(*(jnp.asarray(v) for v in x)))
-    d = 2 * J + 1
-    m = np.arange(d) - J
-    c2 = (J - m[:-1]) * (J + m[:-1] + 1.0)
-    i = np.arange(d - 1)
-    L = np.zeros((d, d))
-    L[i + 1, i] += gp * c2
-    L[i, i] -= gp * c2
-    L[i, i + 1] += gm * c2
-    L[i + 1, i + 1] -= gm * c2
-    p = scipy.linalg.expm(L * t)[:, 0]
-    e = GAS["omega_s"] * m
-    return float(e @ p - e @ np.sort(p)[::-1])
+    p = scipy.linalg.expm(birth_death_generator(J, gp, gm) * t)[:, 0]
+    return ergotropy_ref(p, GAS["omega_s"] * (np.arange(2 * J + 1) - J))
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +81,33 @@ def test_surrogate_when_no_grid_point_is_inverted(brute_force):
     assert res.ergotropy >= brute_force["w"] * (1 - 1e-6)
 
 
+def test_held_parameters_gamma_tilde_and_negative_detuning():
+    """T_a and T_m held fixed (Python ints and floats), a fixed Gamma~, a detuning box reaching
+    below zero; a 1-D brute force on eq. (19) and SciPy's expm finds the same optimum."""
+    gt, T_a, T_m = 3.0, 3, 0.3
+
+    def w(delta):
+        gp, gm = spin_rates_ref(1.0, delta, T_a, T_m, 1.0, gt)
+        p = scipy.linalg.expm(birth_death_generator(J, gp, gm) * T_FINAL)[:, 0]
+        return ergotropy_ref(p, np.arange(2 * J + 1) - J)
+
+    ds = np.linspace(-1.0, 3.0, 81)
+    i = int(np.argmax([w(d) for d in ds]))
+    ref = scipy.optimize.minimize_scalar(
+        lambda d: -w(d), bounds=(ds[i - 1], ds[i + 1]), method="bounded", options={"xatol": 1e-9}
+    )
+    res = optimize_ergotropy(
+        J, 20, T_a=T_a, T_m=T_m, delta=(-1, 3), gamma_tilde=gt, scan_points=9, steps=5, seed=0
+    )
+    assert (res.T_a, res.T_m) == (3.0, 0.3)
+    assert res.active == {"T_a": "fixed", "T_m": "fixed", "delta": None}
+    assert set(res.bounds) == {"delta"} and set(res.gradient) == {"delta"}
+    assert res.scan["delta"].min() == -1.0  # the negative part of the box was searched
+    assert res.ergotropy >= -ref.fun * (1 - 1e-8)
+    np.testing.assert_allclose(res.delta, ref.x, atol=1e-4)
+    np.testing.assert_allclose(w(res.delta), res.ergotropy, rtol=1e-7)
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="T_m"):
         optimize_ergotropy(J, T_FINAL, **GAS, T_a=(0.5, 3.0), T_m=(1.0, 0.1), delta=(0, 3))
@@ -97,3 +115,9 @@ def test_bad_arguments():
         optimize_ergotropy(J, T_FINAL, **GAS, **BOX, objective="fun")
     with pytest.raises(ValueError, match="T_a"):
         optimize_ergotropy(J, T_FINAL, **GAS, T_a=(-1.0, 3.0), T_m=(0.1, 1), delta=(0, 3))
+    with pytest.raises(ValueError, match="at least one"):
+        optimize_ergotropy(J, T_FINAL, **GAS, T_a=1.0, T_m=0.5, delta=1.0)
+    with pytest.raises(ValueError, match="rate scale"):
+        optimize_ergotropy(J, T_FINAL, **GAS, gamma_tilde=1.0, **BOX)
+    with pytest.raises(ValueError, match="delta"):
+        optimize_ergotropy(J, T_FINAL, **GAS, T_a=(0.5, 3.0), T_m=(0.1, 1), delta=(0, 1, 2))
