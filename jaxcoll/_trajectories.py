@@ -261,7 +261,7 @@ def _quantum_tables(model, e, ch, rates, p0, rho):
 def _pick(cum, u):
     """Index `i` with `cum[i-1] <= u * cum[-1] < cum[i]` (inverse-CDF sampling)."""
     n = cum.shape[-1]
-    i = jnp.sum(cum <= u * cum[-1])
+    i = jnp.sum(cum <= u * cum[-1], dtype=jnp.int32)
     return jnp.minimum(i, n - 1)
 
 
@@ -278,7 +278,7 @@ def _uniforms(key, n, count: int):
 
 def _propagate(tab, coef, s):
     """`(phi, norm^2, <phi|K|phi>)` for `phi = exp(-iGs) psi`, `coef = Vinv psi`."""
-    phi = tab["V"] @ (jnp.exp(-1j * tab["lam"] * s) * coef)
+    phi = tab["V"] @ (jnp.exp(-1j * tab["lam"] * jnp.asarray(s).astype(coef.dtype)) * coef)
     n = jnp.real(jnp.vdot(phi, phi))
     kk = jnp.real(jnp.vdot(phi, tab["K"] @ phi))
     return phi, n, kk
@@ -344,7 +344,7 @@ def _init_lane(tab, dq, ts, key, index, cfg: _Config):
     n_ch = cfg.n_channels
     zero = jnp.zeros((), jnp.float64)
     if cfg.method == "gillespie":
-        level = _pick(tab["p0_cum"], u[0]).astype(jnp.int32)
+        level = _pick(tab["p0_cum"], u[0])
         t_next = ts[0] + _exp_time(u[1], tab["escape"][level])
         coef = jnp.zeros((1,), jnp.complex128)
     else:
@@ -408,8 +408,8 @@ def _step_lane(tab, dq, ts, lane: _Lane, out: _Out, cfg: _Config):
         y = jnp.zeros((cfg.n_channels, cfg.d), phi.dtype)
         y = y.at[tab["e_channel"], tab["e_row"]].add(tab["e_amp"] * phi[tab["e_col"]])
         w = jnp.sum(jnp.abs(y) ** 2, axis=1)
-        c = _pick(jnp.cumsum(w), u[0]).astype(jnp.int32)
-        psi = y[c] / jnp.sqrt(jnp.maximum(w[c], 1e-300))
+        c = _pick(jnp.cumsum(w), u[0])
+        psi = y[c] * jax.lax.rsqrt(jnp.maximum(w[c], 1e-300)).astype(y.dtype)
         new_coef = tab["Vinv"] @ psi
         # the no-jump search runs for jumps only (a save step gives it an empty interval)
         s_max = jnp.where(is_jump, t_end - lane.t_next, 0.0)
@@ -638,3 +638,61 @@ def collision_trajectories(
         populations0=p0,
         method=method,
     )
+
+
+def entropy_production(
+    model: AbstractModel,
+    result: TrajectoryResult,
+    *,
+    T_a=None,
+    T_m=None,
+    rtol: float = 1e-10,
+    atol: float = 1e-13,
+) -> Float[np.ndarray, "n_traj n_t"]:
+    r"""Total stochastic entropy production $\Sigma$ along Gillespie trajectories.
+
+    $$\Sigma(t) = \ln p_{t_0}(i_{t_0}) - \ln p_t(i_t) + \frac{Q_A(t)}{T_A} + \frac{Q_M(t)}{T_M},$$
+
+    the change of the stochastic system entropy $-\ln p_t(i_t)$ along the trajectory's levels
+    $i_t$ ($p_t$ the populations that `evolve` gives from the same start) plus the entropy
+    the two sectors of the gas gain, each as a heat bath: $Q_A$ and $Q_M$ are the energies
+    the ancilla and the motional sector gain (CONTRACT.md), so at temperatures $T_A$, $T_M$
+    they gain $Q_A/T_A + Q_M/T_M$. Where micro-reversibility (eq. 9) gives every channel the
+    two-temperature detailed balance $r_c|A_{c,ij}|^2 / (r_{\bar c}|A_{\bar c,ji}|^2) =
+    e^{\Delta E_A/T_A + \Delta E_M/T_M}$ (real, time-reversal symmetric couplings), the
+    integral fluctuation theorem $\langle e^{-\Sigma(t)}\rangle = 1$ holds at every $t$ for a
+    start with every population $> 0$, and hence $\langle\Sigma\rangle \ge 0$.
+
+    **Arguments:**
+    - `model`: the model the trajectories were sampled from.
+    - `result`: a `TrajectoryResult` of `method="gillespie"` (it carries the levels).
+    - `T_a`, `T_m`: the sector temperatures; default the model's `T_a`, `T_m`.
+    - `rtol`, `atol`: tolerances of the `evolve` call for $p_t$.
+
+    **Returns:** $\Sigma$, shape `(n_traj, n_t)` (zero at `ts[0]`).
+    """
+    from ._evolve import evolve
+
+    if not isinstance(result, TrajectoryResult):
+        raise TypeError(f"result must be a TrajectoryResult, got {type(result).__name__}")
+    if result.levels is None:
+        raise ValueError(
+            "result must come from method='gillespie': the stochastic system entropy needs "
+            "the level of every trajectory (quantum-jump states are not levels)"
+        )
+    T_a = getattr(model, "T_a", None) if T_a is None else T_a
+    T_m = getattr(model, "T_m", None) if T_m is None else T_m
+    for name, T in (("T_a", T_a), ("T_m", T_m)):
+        if T is None or not np.isfinite(float(T)) or float(T) <= 0:
+            raise ValueError(f"{name} must be a finite temperature > 0, got {T!r}")
+    p0 = result.populations0
+    if len(result.ts) > 1:
+        ev = evolve(model, p0, result.ts, rtol=rtol, atol=atol, observables=())
+        p = np.asarray(ev.populations)
+    else:
+        p = p0[None]
+    p = np.clip(p, np.finfo(float).tiny, None)
+    lp = np.log(p)
+    steps = np.arange(len(result.ts))[None, :]
+    system = lp[0][result.levels[:, :1]] - lp[steps, result.levels]
+    return system + result.Q[..., 0] / float(T_a) + result.Q[..., 1] / float(T_m)
