@@ -74,6 +74,11 @@ from ._states import (
     thermal_populations as thermal_populations,
     thermal_state as thermal_state,
 )
+from ._trajectories import (
+    TrajectoryResult as TrajectoryResult,
+    collision_trajectories as collision_trajectories,
+    entropy_production as entropy_production,
+)
 from ._validity import (
     Criterion as Criterion,
     ValidityReport as ValidityReport,
