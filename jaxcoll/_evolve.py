@@ -348,20 +348,6 @@ def _fold_maps(d: int):
     return q, p, valid, chain, pos, inside
 
 
-def _fold(bands, maps):
-    """`(..., d, d)` band layout (`to_bands`) -> `(..., n_chains, d)` folded chains."""
-    q, p, valid = maps[:3]
-    out = bands[..., q, p]
-    return jnp.where(jnp.asarray(valid), out, jnp.zeros((), out.dtype))
-
-
-def _unfold(chains, maps):
-    """Inverse of `_fold`: `(..., n_chains, d)` -> `(..., d, d)` band layout, zero padded."""
-    chain, pos, inside = maps[3:]
-    out = chains[..., chain, pos]
-    return jnp.where(jnp.asarray(inside), out, jnp.zeros((), out.dtype))
-
-
 def _tridiagonal_rmatvec(lower, diag, upper, x):
     """$L^\\top x$ for a tridiagonal $L$ in gtsv convention, along the last axis."""
     z = jnp.zeros_like(x[..., :1])
