@@ -448,7 +448,7 @@ class _Problem(eqx.Module):
         pieces = self._pieces(y)
         k = 0
         if plan.layout is not None:
-            z = pieces[0].reshape(-1, self.rhs)[sel["chain"]]
+            z = _take(pieces[0].reshape(-1, self.rhs), sel["chain"])
             z = jax.lax.complex(z[:, 0], z[:, 1]) if self.rhs == 2 else z[:, 0]
             parts.append(z.astype(dtype))
             k = 1
@@ -459,9 +459,31 @@ class _Problem(eqx.Module):
             parts.append(jax.lax.complex(z[pos], z[pos + s]))
         return jnp.concatenate(parts) if parts else jnp.zeros(0, dtype)
 
-    def _diag_sel(self):
-        """The `Plan.selection` of the diagonal elements (populations)."""
-        return self.ix["diag_sel"]
+    def _diag_real(self, y, x1):
+        """Populations `(d,)` from the solver state `y` (or its derivative) and the values
+        `x1` of the diagonal 1 x 1 blocks: real parts alone, no rotation (the diagonal has
+        Bohr frequency 0)."""
+        plan = self.plan
+        sel = self.ix["diag_sel"]
+        parts = [jnp.real(x1)]
+        pieces = self._pieces(y)
+        k = 0
+        if plan.layout is not None:
+            parts.append(_take(pieces[0].reshape(-1, self.rhs)[:, 0], sel["chain"]))
+            k = 1
+        for g in range(len(plan.groups)):
+            parts.append(pieces[k + g].reshape(-1)[sel["groups"][g]])
+        p = jnp.concatenate([x.astype(parts[0].dtype) for x in parts])
+        if plan.diag_in_order:
+            return p
+        return jnp.zeros(plan.d, dtype=p.dtype).at[self.ix["diag_level"]].set(p)
+
+    def populations(self, t, t0, y):
+        """Populations `(d,)` at time `t` (working basis)."""
+        s1 = self.ix["diag_sel"]["single"]
+        tau = (t - t0).astype(self.freq.dtype)
+        x1 = self.x1[s1] * jnp.exp(self.lam[s1] * tau.astype(self.lam.dtype))
+        return self._diag_real(y, x1)
 
     def kept_lab(self, t, t0, y, sel=None):
         """The kept elements (lab frame) from the solver state `y` at time `t`; with `sel`
@@ -480,16 +502,11 @@ class _Problem(eqx.Module):
         phase = -freq * tau
         return x * jax.lax.complex(jnp.cos(phase), jnp.sin(phase))
 
-    def populations_of(self, x_diag):
-        """Populations `(d,)` from the diagonal kept elements (in `diag_pos` order)."""
-        p = jnp.real(x_diag)
-        return jnp.zeros(self.plan.d, dtype=p.dtype).at[self.ix["diag_level"]].set(p)
-
     def state(self, t, t0, y):
         """The state reported at time `t` (lab frame): populations `(d,)` or a density matrix
         `(d, d)` in the model's basis."""
         if self.kind == "populations":
-            return self.populations_of(self.kept_lab(t, t0, y, self._diag_sel()))
+            return self.populations(t, t0, y)
         x = self.kept_lab(t, t0, y)
         d = self.plan.d
         rho = jnp.zeros(d * d, dtype=x.dtype).at[self.ix["kept"]].set(x)
@@ -503,12 +520,11 @@ class _Problem(eqx.Module):
         ho_{ii}$ (the forward shift
                 does not change the energy)."""
         tau = (t - t0).astype(self.freq.dtype)
-        sel = self._diag_sel()
-        lam = self.lam[sel["single"]]
-        dx1 = lam * self.x1[sel["single"]] * jnp.exp(lam * tau.astype(lam.dtype))
-        dx = jnp.concatenate([dx1, self._selected(self.op.mv(y), sel, dx1.dtype)])
-        dp = jnp.real(dx)
-        return jnp.sum(self.energies[self.ix["diag_level"]].astype(dp.dtype) * dp)
+        s1 = self.ix["diag_sel"]["single"]
+        lam = self.lam[s1]
+        dx1 = lam * self.x1[s1] * jnp.exp(lam * tau.astype(lam.dtype))
+        dp = self._diag_real(self.op.mv(y), dx1)
+        return jnp.sum(self.energies.astype(dp.dtype) * dp)
 
     def saved(self, t, t0, y, observables_only: bool):
         """What the solve keeps at a save point: the state (or, with `observables_only`,
@@ -519,8 +535,8 @@ class _Problem(eqx.Module):
         elif self.which:
             if self.kind == "density" and not {"ergotropy", "entropy"} & set(self.which):
                 # energy needs the populations alone
-                x = self.kept_lab(t, t0, y, self._diag_sel())
-                out.update(self.observables(self.populations_of(x), populations=True))
+                p = self.populations(t, t0, y)
+                out.update(self.observables(p, populations=True))
             else:
                 out.update(self.observables(self.state(t, t0, y)))
         if "heat_current" in self.which:
@@ -560,6 +576,13 @@ class _Problem(eqx.Module):
         if "energy" in self.which:
             out["energy"] = energy
         return out
+
+
+def _take(x, pos):
+    """`x[pos]` along the first axis; `pos` is an index array or a static `(start, stop)`."""
+    if isinstance(pos, tuple):
+        return x[pos[0] : pos[1]]
+    return x[pos]
 
 
 def _split_pieces(op, y, sizes, shapes):

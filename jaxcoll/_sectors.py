@@ -97,6 +97,7 @@ class Plan:
         self.mirror = (i != j) & ~is_kept[j * d + i]
         self.diag_pos = np.flatnonzero(i == j)
         self.diag_level = i[self.diag_pos]
+        self.diag_in_order = bool(np.array_equal(self.diag_level, np.arange(d)))
         # slots: where each kept element sits
         n = d * d
         self._kind = np.zeros(n, dtype=np.int8)
@@ -157,7 +158,10 @@ class Plan:
         n1, nc = self.n_singles, self.n_chain
         out = dict(kept=f, single=f[f < n1])
         r = f[(f >= n1) & (f < n1 + nc)] - n1
-        out["chain"] = self.chain_valid[r]
+        chain = self.chain_valid[r]
+        if len(chain) and np.array_equal(chain, np.arange(chain[0], chain[0] + len(chain))):
+            chain = (int(chain[0]), int(chain[0]) + len(chain))  # a static range: a slice
+        out["chain"] = chain
         groups, start = [], n1 + nc
         for blocks in self.groups:
             nb, sz = blocks.shape
@@ -167,7 +171,9 @@ class Plan:
             start += nb * sz
         out["groups"] = tuple(groups)
         with jax.ensure_compile_time_eval():
-            return jax.tree_util.tree_map(jnp.asarray, out)
+            return jax.tree_util.tree_map(
+                lambda x: x if isinstance(x, int) else jnp.asarray(x), out
+            )
 
     def dest(self, tgt, src):
         """Buffer slot of each generator entry (`tgt` <- `src`), and a mask of those kept."""
