@@ -10,7 +10,10 @@ integrates the blocks as one structured operator for the Rosenbrock solver:
   tridiagonal operator (real and imaginary parts as two right-hand sides; the rows of the spin
   are its folded coherence bands);
 - the other blocks (and the chains of a complex generator) as batched dense complex matrices in
-  real form, grouped by size.
+  real form, grouped by size. Blocks that are banded but not tridiagonal also take this path:
+  there is no banded solver (a block of size $s$ costs $O(s^3)$ per factorisation, which
+  matters only for large blocks, such as the $\omega = 0$ block of a strongly degenerate
+  spectrum).
 
 `Plan` holds the static index maps (NumPy), `coefficients` fills them from the channels (traced,
 differentiable).
