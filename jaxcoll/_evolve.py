@@ -1,26 +1,35 @@
 r"""Time evolution of the master equations: `evolve` and the Fig. 2 helper `ergotropy_curve`.
 
-Two sectors, chosen by the shape of the initial state:
+`evolve` works for any `AbstractModel` on the Bohr sectors of its generator (`_sectors.py`): in
+the frame rotating with $h_S$ the generator maps the connected components of its action on the
+matrix elements (`model.sectors()`) into themselves, and each block is integrated in the form
+that suits it:
 
-- populations `(d,)`, an energy-diagonal state (eq. 10): the rate equation (11) on $d$ numbers.
-  For `SpinGas` the generator is tridiagonal (a birth-death chain), so a step costs $O(d)$; for
-  `CollisionalModel` it is its dense population generator.
-- a density matrix `(d, d)`: the full master equation. For `SpinGas` the dissipator of eq. (18)
-  maps every coherence band $\rho_{i,i+q}$ onto itself in the frame rotating with $h_S$, so all
-  $d$ bands are evolved at once as a batch of real tridiagonal systems (real and imaginary parts
-  as two right-hand sides) and rotated back at the save points: $O(d^2)$ per step. Band $q$ has
-  $d - q$ entries, so bands $q$ and $d - q$ share one chain of length $d$ (they are decoupled
-  at the seam, where the ladder coefficients vanish): $\lceil (d+1)/2 \rceil$ chains hold the
-  $d(d+1)/2$ independent entries of $\rho$ (no padding for odd $d$). For `CollisionalModel`
-  it is the dense superoperator, written in a real basis of Hermitian matrices.
+- 1 x 1 blocks (an element coupled only to itself: most coherences of a non-degenerate
+  spectrum) in closed form, $x(t) = e^{\lambda (t - t_0)} x(t_0)$;
+- chains (tridiagonal blocks, such as the spin's coherence bands $\rho_{i,i+q}$ of eq. (18))
+  of a real generator packed into the rows of one batched real tridiagonal operator (real and
+  imaginary parts as two right-hand sides). The spin supplies its own packing: band $q$ and
+  band $d - q$ share a row of length $d$, so $\lceil (d+1)/2 \rceil$ rows hold the $d(d+1)/2$
+  independent entries of $\rho$; a step costs $O(d^2)$ for the full state and $O(d)$ for the
+  populations (a birth-death chain);
+- every other block (the $\omega = 0$ block of populations and degenerate coherences, and the
+  chains of a complex generator) as batched dense matrices in real form, grouped by size.
 
-Expectation values $\mathrm{tr}(A_k\rho(t))$ of user operators (`e_ops`, as in QuTiP and
-dynamiqs) are formed at the save points straight from the solver's state, so that neither
-the bands nor the density matrices need to be stored.
+The start decides what is evolved: populations `(d,)` (an energy-diagonal state, eq. 10) evolve
+the blocks holding the diagonal (the rate equation (11) for a non-degenerate spectrum); a density
+matrix `(d, d)` evolves every block, one of each conjugate pair.
 
-Both run the L-stable Rosenbrock solver of `_solver.py` inside `diffrax.diffeqsolve` (adaptive
-steps, dense output at `ts`, adjoints, progress meter) behind one `jit` boundary: the model is a
-pytree argument, so new parameter values do not recompile; sizes are static.
+Only what is asked for is read off the solver state at the save points: the energy, populations
+and heat current read the real parts of the diagonal, and the expectation values
+$\mathrm{tr}(A_k\rho(t))$ of user operators (`e_ops`, as in QuTiP and dynamiqs) read the
+elements the operators touch, so that with `observables_only=True` no density matrix is formed.
+
+Everything runs with the L-stable Rosenbrock solver of `_solver.py` inside
+`diffrax.diffeqsolve` (adaptive steps, dense output at `ts`, adjoints, progress meter) behind
+one `jit` boundary: the model is a pytree argument, so new parameter values do not recompile,
+and the plan's index arrays are arguments too (not constants of the compiled program); sizes
+are static.
 """
 
 from __future__ import annotations
@@ -1074,11 +1083,17 @@ def evolve(
     $$\dot\rho = -i[h_S, \rho] + \mathcal C\rho \quad\text{(eq. 6, 18)}, \qquad
       \dot P_i = \sum_j [R_{ij}P_j - R_{ji}P_i] \quad\text{(eq. 11)}.$$
 
+    Any `AbstractModel` (`SpinGas`, `CollisionalModel` or a model of your own) is evolved on
+    the Bohr sectors of its generator: closed form for 1 x 1 blocks, batched tridiagonal solves
+    for chains, batched dense blocks for the rest (see the module docstring).
+
     **Arguments:**
-    - `model`: a `SpinGas` or a `CollisionalModel`.
-    - `rho0`: the state at `ts[0]`: populations `(d,)` in the ascending energy eigenbasis
-      (an energy-diagonal state, eq. 10; evolved in the $O(d)$ population sector), or a
-      `(d, d)` density matrix (full dynamics; for `CollisionalModel` in the basis of `h_s`).
+    - `model`: any `AbstractModel`.
+    - `rho0`: the state at `ts[0]`: populations `(d,)` in the model's working basis, the
+      eigenbasis of $h_S$ in the order of `model.energies()` (an energy-diagonal state, eq. 10;
+      only the blocks holding the diagonal are evolved; for a degenerate spectrum the
+      coherences inside a degenerate level start at zero), or a `(d, d)` density matrix in the
+      model's basis (full dynamics; for `CollisionalModel` the basis of `h_s`).
     - `ts`: strictly increasing save times (at least one).
     - `rtol`, `atol`: local error tolerances of the adaptive step; the error is measured
       in the max norm over the entries of the state: every population (or matrix element)
@@ -1099,16 +1114,17 @@ def evolve(
       the entropy take one eigendecomposition per save point, which dominates the cost of
       long full-state runs when the states are all one needs.
     - `e_ops`: operators $A_k$ (one `(d, d)` array, a sequence of them or an `(n, d, d)`
-      array, in the basis of `rho0`'s density matrices: basis order for `SpinGas`, the basis
-      of `h_s` for `CollisionalModel`) whose expectations $\mathrm{tr}(A_k\rho(t))$ are
-      recorded at `ts` in `result.expect`. They are read off the solver's state at each save
-      point (for the spin, straight from the coherence bands, $O(d^2)$ per operator), so with
-      `observables_only=True` and `observables=()` a full density-matrix run stores nothing
-      but these numbers. For a population start only the diagonals (in the energy
-      eigenbasis) matter.
-    - `method`: tridiagonal solves for `SpinGas`: `"auto"` (on CPU cyclic reduction below
-      8192 levels, the partitioned sweep above and for the coherence bands; cyclic reduction
-      on accelerators), `"cyclic"`, `"partition"` or `"lapack"` (see `_solver.py`).
+      array, in the model's basis, that of `rho0`'s density matrices: basis order for
+      `SpinGas`, the basis of `h_s` for `CollisionalModel`) whose expectations
+      $\mathrm{tr}(A_k\rho(t))$ are recorded at `ts` in `result.expect`. They are read off
+      the solver's state at each save point, only on the matrix elements they touch (for
+      concrete operators), so with `observables_only=True` and `observables=()` a full
+      density-matrix run stores nothing but these numbers. For a population start only the
+      diagonals (in the working basis) matter.
+    - `method`: the tridiagonal solves of the chain blocks (the spin's coherence bands and
+      population ladder): `"auto"` (on CPU cyclic reduction below 8192 levels, the
+      partitioned sweep above and for batches of chains; cyclic reduction on accelerators),
+      `"cyclic"`, `"partition"` or `"lapack"` (see `_solver.py`).
 
     **Returns:** an `EvolveResult` with `ts`, `energy`, `ergotropy`, `entropy`,
     `heat_current`, and `states` (density-matrix start) or `populations` (population start).
