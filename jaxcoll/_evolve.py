@@ -1,26 +1,35 @@
 r"""Time evolution of the master equations: `evolve` and the Fig. 2 helper `ergotropy_curve`.
 
-Two sectors, chosen by the shape of the initial state:
+`evolve` works for any `AbstractModel` on the Bohr sectors of its generator (`_sectors.py`): in
+the frame rotating with $h_S$ the generator maps the connected components of its action on the
+matrix elements (`model.sectors()`) into themselves, and each block is integrated in the form
+that suits it:
 
-- populations `(d,)`, an energy-diagonal state (eq. 10): the rate equation (11) on $d$ numbers.
-  For `SpinGas` the generator is tridiagonal (a birth-death chain), so a step costs $O(d)$; for
-  `CollisionalModel` it is its dense population generator.
-- a density matrix `(d, d)`: the full master equation. For `SpinGas` the dissipator of eq. (18)
-  maps every coherence band $\rho_{i,i+q}$ onto itself in the frame rotating with $h_S$, so all
-  $d$ bands are evolved at once as a batch of real tridiagonal systems (real and imaginary parts
-  as two right-hand sides) and rotated back at the save points: $O(d^2)$ per step. Band $q$ has
-  $d - q$ entries, so bands $q$ and $d - q$ share one chain of length $d$ (they are decoupled
-  at the seam, where the ladder coefficients vanish): $\lceil (d+1)/2 \rceil$ chains hold the
-  $d(d+1)/2$ independent entries of $\rho$ (no padding for odd $d$). For `CollisionalModel`
-  it is the dense superoperator, written in a real basis of Hermitian matrices.
+- 1 x 1 blocks (an element coupled only to itself: most coherences of a non-degenerate
+  spectrum) in closed form, $x(t) = e^{\lambda (t - t_0)} x(t_0)$;
+- chains (tridiagonal blocks, such as the spin's coherence bands $\rho_{i,i+q}$ of eq. (18))
+  of a real generator packed into the rows of one batched real tridiagonal operator (real and
+  imaginary parts as two right-hand sides). The spin supplies its own packing: band $q$ and
+  band $d - q$ share a row of length $d$, so $\lceil (d+1)/2 \rceil$ rows hold the $d(d+1)/2$
+  independent entries of $\rho$; a step costs $O(d^2)$ for the full state and $O(d)$ for the
+  populations (a birth-death chain);
+- every other block (the $\omega = 0$ block of populations and degenerate coherences, and the
+  chains of a complex generator) as batched dense matrices in real form, grouped by size.
 
-Expectation values $\mathrm{tr}(A_k\rho(t))$ of user operators (`e_ops`, as in QuTiP and
-dynamiqs) are formed at the save points straight from the solver's state, so that neither
-the bands nor the density matrices need to be stored.
+The start decides what is evolved: populations `(d,)` (an energy-diagonal state, eq. 10) evolve
+the blocks holding the diagonal (the rate equation (11) for a non-degenerate spectrum); a density
+matrix `(d, d)` evolves every block, one of each conjugate pair.
 
-Both run the L-stable Rosenbrock solver of `_solver.py` inside `diffrax.diffeqsolve` (adaptive
-steps, dense output at `ts`, adjoints, progress meter) behind one `jit` boundary: the model is a
-pytree argument, so new parameter values do not recompile; sizes are static.
+Only what is asked for is read off the solver state at the save points: the energy, populations
+and heat current read the real parts of the diagonal, and the expectation values
+$\mathrm{tr}(A_k\rho(t))$ of user operators (`e_ops`, as in QuTiP and dynamiqs) read the
+elements the operators touch, so that with `observables_only=True` no density matrix is formed.
+
+Everything runs with the L-stable Rosenbrock solver of `_solver.py` inside
+`diffrax.diffeqsolve` (adaptive steps, dense output at `ts`, adjoints, progress meter) behind
+one `jit` boundary: the model is a pytree argument, so new parameter values do not recompile,
+and the plan's index arrays are arguments too (not constants of the compiled program); sizes
+are static.
 """
 
 from __future__ import annotations
@@ -348,20 +357,6 @@ def _fold_maps(d: int):
     return q, p, valid, chain, pos, inside
 
 
-def _fold(bands, maps):
-    """`(..., d, d)` band layout (`to_bands`) -> `(..., n_chains, d)` folded chains."""
-    q, p, valid = maps[:3]
-    out = bands[..., q, p]
-    return jnp.where(jnp.asarray(valid), out, jnp.zeros((), out.dtype))
-
-
-def _unfold(chains, maps):
-    """Inverse of `_fold`: `(..., n_chains, d)` -> `(..., d, d)` band layout, zero padded."""
-    chain, pos, inside = maps[3:]
-    out = chains[..., chain, pos]
-    return jnp.where(jnp.asarray(inside), out, jnp.zeros((), out.dtype))
-
-
 def _tridiagonal_rmatvec(lower, diag, upper, x):
     """$L^\\top x$ for a tridiagonal $L$ in gtsv convention, along the last axis."""
     z = jnp.zeros_like(x[..., :1])
@@ -401,15 +396,18 @@ OBSERVABLES = ("energy", "ergotropy", "entropy", "heat_current")
 class _Problem(eqx.Module):
     r"""Everything the solve needs: the operator, the initial state and the save functions.
 
-    The state is the model's kept sector blocks (see `_sectors.Plan`) in the frame rotating
-    with $h_S$: the chain rows (real and imaginary parts, or the real part alone for a
-    population start of a real generator) and the dense groups (real form) are integrated by
-    `op`; the 1 x 1 blocks evolve in closed form (`lam`, `x1`). `kind` is `"populations"` or
-    `"density"`.
+        The state is the model's kept sector blocks (see `_sectors.Plan`) in the frame rotating
+        with $h_S$: the chain rows (real and imaginary parts, or the real part alone for a
+        population start of a real generator) and the dense groups (real form) are integrated by
+        `op`; the 1 x 1 blocks evolve in closed form (`lam`, `x1`). `kind` is `"populations"` or
+        `"density"`. `ix` holds the plan's index arrays (`Plan.index()`, jit arguments).
 
-    `e_ops` holds the expectation operators as weights on the kept elements and their
-    conjugates, `(2, n, n_kept)`, so that
-    $\mathrm{tr}(A\rho) = \sum_f [A_{ji}\rho_{ij} + A_{ij}\overline{\rho_{ij}}\,\mathrm{mirror}_f]$.
+        `e_ops` holds the expectation operators as weights on the kept elements they touch
+        (`e_sel`, static in number) and on their conjugates, `(2, n, n_touched)`, so that
+        $\mathrm{tr}(A
+    ho) = \sum_f [A_{ji}
+    ho_{ij} + A_{ij}\overline{
+    ho_{ij}}\,\mathrm{mirror}_f]$.
     """
 
     op: AbstractStructuredOperator
@@ -421,6 +419,8 @@ class _Problem(eqx.Module):
     lam: Array  # closed-form rates of the 1 x 1 blocks
     x1: Array  # their initial values
     e_ops: Array | None
+    ix: dict  # Plan.index()
+    e_sel: tuple | None  # kept elements the e_ops touch: (1 x 1 blocks, the others)
     plan: _sectors.Plan = eqx.field(static=True)
     kind: str = eqx.field(static=True)
     rhs: int = eqx.field(static=True)  # right-hand sides per chain entry (1 or 2)
@@ -428,74 +428,130 @@ class _Problem(eqx.Module):
     shapes: tuple = eqx.field(static=True)  # natural shapes of the pieces
     which: tuple = eqx.field(static=True, default=OBSERVABLES)
 
-    def _values(self, y, singles):
-        """Kept elements (rotating frame), complex `(n_kept,)`, from the solver state `y`."""
+    def _pieces(self, y):
+        return _split_pieces(self.op, y, self.sizes, self.shapes)
+
+    def _rest(self, y, dtype):
+        """Kept elements of the integrated blocks (rotating frame), complex, from `y`."""
         plan = self.plan
-        parts = [singles]
-        pieces = _split_pieces(self.op, y, self.sizes, self.shapes)
+        parts = []
+        pieces = self._pieces(y)
         k = 0
         if plan.layout is not None:
             z = pieces[0]
             z = jax.lax.complex(z[..., 0], z[..., 1]) if self.rhs == 2 else z[..., 0]
-            parts.append(z.reshape(-1)[plan.chain_valid].astype(singles.dtype))
+            parts.append(z.reshape(-1)[self.ix["chain_valid"]].astype(dtype))
             k = 1
         for g, blocks in enumerate(plan.groups):
             s = blocks.shape[1]
             z = pieces[k + g]
             parts.append(jax.lax.complex(z[:, :s], z[:, s:]).reshape(-1))
-        return jnp.concatenate(parts)
+        return jnp.concatenate(parts) if parts else jnp.zeros(0, dtype)
 
-    def kept_lab(self, t, t0, y):
+    def _selected(self, y, sel, dtype):
+        """The kept elements `sel` (a `Plan.selection`) of the integrated blocks, gathered
+        straight from the state's natural layout (one gather per piece, which XLA fuses with
+        the dense output, so that only these elements are evaluated)."""
+        plan = self.plan
+        parts = []
+        pieces = self._pieces(y)
+        k = 0
+        if plan.layout is not None:
+            z = _take(pieces[0].reshape(-1, self.rhs), sel["chain"])
+            z = jax.lax.complex(z[:, 0], z[:, 1]) if self.rhs == 2 else z[:, 0]
+            parts.append(z.astype(dtype))
+            k = 1
+        for g, blocks in enumerate(plan.groups):
+            s = blocks.shape[1]
+            z = pieces[k + g].reshape(-1)
+            pos = sel["groups"][g]
+            parts.append(jax.lax.complex(z[pos], z[pos + s]))
+        return jnp.concatenate(parts) if parts else jnp.zeros(0, dtype)
+
+    def _diag_real(self, y, x1):
+        """Populations `(d,)` from the solver state `y` (or its derivative) and the values
+        `x1` of the diagonal 1 x 1 blocks: real parts alone, no rotation (the diagonal has
+        Bohr frequency 0)."""
+        plan = self.plan
+        sel = self.ix["diag_sel"]
+        parts = [jnp.real(x1)]
+        pieces = self._pieces(y)
+        k = 0
+        if plan.layout is not None:
+            parts.append(_take(pieces[0].reshape(-1, self.rhs)[:, 0], sel["chain"]))
+            k = 1
+        for g in range(len(plan.groups)):
+            parts.append(pieces[k + g].reshape(-1)[sel["groups"][g]])
+        p = jnp.concatenate([x.astype(parts[0].dtype) for x in parts])
+        if plan.diag_in_order:
+            return p
+        return jnp.zeros(plan.d, dtype=p.dtype).at[self.ix["diag_level"]].set(p)
+
+    def populations(self, t, t0, y):
+        """Populations `(d,)` at time `t` (working basis)."""
+        s1 = self.ix["diag_sel"]["single"]
         tau = (t - t0).astype(self.freq.dtype)
-        x1 = self.x1 * jnp.exp(self.lam * tau.astype(self.lam.dtype))
-        x = self._values(y, x1)
-        phase = -self.freq * tau
-        return x * jax.lax.complex(jnp.cos(phase), jnp.sin(phase))
+        x1 = self.x1[s1] * jnp.exp(self.lam[s1] * tau.astype(self.lam.dtype))
+        return self._diag_real(y, x1)
 
-    def populations_of(self, x):
-        p = jnp.real(x[self.plan.diag_pos])
-        return jnp.zeros(self.plan.d, dtype=p.dtype).at[self.plan.diag_level].set(p)
+    def kept_lab(self, t, t0, y, sel=None):
+        """The kept elements (lab frame) from the solver state `y` at time `t`; with `sel`
+        (a `Plan.selection`) only those, so that the dense output is evaluated on the
+        elements read alone."""
+        tau = (t - t0).astype(self.freq.dtype)
+        if sel is None:
+            x1 = self.x1 * jnp.exp(self.lam * tau.astype(self.lam.dtype))
+            x = jnp.concatenate([x1, self._rest(y, x1.dtype)])
+            freq = self.freq
+        else:
+            s1 = sel["single"]
+            x1 = self.x1[s1] * jnp.exp(self.lam[s1] * tau.astype(self.lam.dtype))
+            x = jnp.concatenate([x1, self._selected(y, sel, x1.dtype)])
+            freq = self.freq[sel["kept"]]
+        phase = -freq * tau
+        return x * jax.lax.complex(jnp.cos(phase), jnp.sin(phase))
 
     def state(self, t, t0, y):
         """The state reported at time `t` (lab frame): populations `(d,)` or a density matrix
         `(d, d)` in the model's basis."""
-        x = self.kept_lab(t, t0, y)
         if self.kind == "populations":
-            return self.populations_of(x)
-        plan, d = self.plan, self.plan.d
-        kept = plan.kept
-        i, j = np.divmod(kept[plan.mirror], d)
-        rho = jnp.zeros(d * d, dtype=x.dtype).at[kept].set(x)
-        rho = rho.at[j * d + i].set(jnp.conj(x[plan.mirror])).reshape(d, d)
+            return self.populations(t, t0, y)
+        x = self.kept_lab(t, t0, y)
+        d = self.plan.d
+        rho = jnp.zeros(d * d, dtype=x.dtype).at[self.ix["kept"]].set(x)
+        mirror = jnp.conj(x[self.ix["mirror_pos"]])
+        rho = rho.at[self.ix["mirror_flat"]].set(mirror).reshape(d, d)
         return self.model.from_working(rho)
 
     def heat(self, t, t0, y):
-        r"""$\mathrm{tr}(h_S\,\mathcal C\rho) = \sum_i e_i\,\dot\rho_{ii}$ (the forward shift
-        does not change the energy)."""
+        r"""$\mathrm{tr}(h_S\,\mathcal C
+        ho) = \sum_i e_i\,\dot
+        ho_{ii}$ (the forward shift
+                does not change the energy)."""
         tau = (t - t0).astype(self.freq.dtype)
-        x1 = self.x1 * jnp.exp(self.lam * tau.astype(self.lam.dtype))
-        dx = self._values(self.op.mv(y), self.lam * x1)
-        dp = jnp.real(dx[self.plan.diag_pos])
-        return jnp.sum(self.energies[self.plan.diag_level].astype(dp.dtype) * dp)
+        s1 = self.ix["diag_sel"]["single"]
+        lam = self.lam[s1]
+        dx1 = lam * self.x1[s1] * jnp.exp(lam * tau.astype(lam.dtype))
+        dp = self._diag_real(self.op.mv(y), dx1)
+        return jnp.sum(self.energies.astype(dp.dtype) * dp)
 
     def saved(self, t, t0, y, observables_only: bool):
         """What the solve keeps at a save point: the state (or, with `observables_only`,
         the observables in `which`) and the expectations of `e_ops`."""
         out = {}
-        x = None
         if not observables_only:
             out["state"] = self.state(t, t0, y)
         elif self.which:
             if self.kind == "density" and not {"ergotropy", "entropy"} & set(self.which):
                 # energy needs the populations alone
-                x = self.kept_lab(t, t0, y)
-                out.update(self.observables(self.populations_of(x), populations=True))
+                p = self.populations(t, t0, y)
+                out.update(self.observables(p, populations=True))
             else:
                 out.update(self.observables(self.state(t, t0, y)))
         if "heat_current" in self.which:
             out["heat_current"] = self.heat(t, t0, y)
         if self.e_ops is not None:
-            x = self.kept_lab(t, t0, y) if x is None else x
+            x = self.kept_lab(t, t0, y, self.e_sel)
             wa, wb = self.e_ops[0], self.e_ops[1]
             out["expect"] = wa @ x + wb @ jnp.conj(x)
         return out
@@ -531,6 +587,13 @@ class _Problem(eqx.Module):
         return out
 
 
+def _take(x, pos):
+    """`x[pos]` along the first axis; `pos` is an index array or a static `(start, stop)`."""
+    if isinstance(pos, tuple):
+        return x[pos[0] : pos[1]]
+    return x[pos]
+
+
 def _split_pieces(op, y, sizes, shapes):
     """The natural-layout pieces of a flat solver state."""
     parts = op.parts if isinstance(op, _sectors.SumOperator) else (op,)
@@ -542,9 +605,9 @@ def _split_pieces(op, y, sizes, shapes):
     return out
 
 
-def _build(model, rho0, kind: str, dtype, method: str, which: tuple, e_ops) -> _Problem:
+def _build(model, rho0, kind: str, dtype, method: str, which: tuple, e_ops, plan, ix, e_sel):
     """Set up the problem for `model` (inside the jit), in float64, then cast to `dtype`."""
-    problem = _build64(model, rho0, kind, method, e_ops)
+    problem = _build64(model, rho0, kind, method, e_ops, plan, ix, e_sel)
     problem = dataclasses.replace(problem, which=which)
     if dtype is None:
         return problem
@@ -574,37 +637,79 @@ def _build(model, rho0, kind: str, dtype, method: str, which: tuple, e_ops) -> _
     )
 
 
-def _plan(model, kind: str):
-    sectors = model.population_sectors() if kind == "populations" else model.sectors()
-    ch = model.channels()
+_PLANS: dict = {}
+
+
+def _plan(model, kind: str) -> _sectors.Plan:
+    """The static plan of `model`'s blocks for a start of `kind` (outside the jit: the same
+    plan object keys the compilation, and its index arrays become jit arguments).
+
+    Cached per static structure of the model (its tree structure, which holds the static
+    fields, and the shapes of its leaves), on which the channel pattern depends alone.
+    """
+    leaves, treedef = jax.tree_util.tree_flatten(model)
+    avals = tuple((np.shape(x), str(getattr(x, "dtype", type(x)))) for x in leaves)
     real = bool(model.is_real())
-    fast = real and sectors.layout is not None and model.chain_generators(sectors) is not None
-    plan = _sectors.plan_for(sectors, real, ch.pattern, model.h_eff_entries().pattern, fast)
-    return plan, ch, fast, sectors
+    key = (treedef, avals, kind, real)
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = _make_plan(model, kind, real)
+        if len(_PLANS) >= 32:
+            _PLANS.pop(next(iter(_PLANS)))
+        _PLANS[key] = plan
+    return plan
 
 
-def _build64(model, rho0, kind: str, method: str, e_ops) -> _Problem:
-    plan, ch, fast, sectors = _plan(model, kind)
+def _make_plan(model, kind: str, real: bool) -> _sectors.Plan:
+    sectors = model.population_sectors() if kind == "populations" else model.sectors()
+    ch, he = eqx.filter_eval_shape(lambda m: (m.channels(), m.h_eff_entries()), model)
+    fast = (
+        real
+        and sectors.layout is not None
+        and eqx.filter_eval_shape(lambda m: m.chain_generators(sectors), model) is not None
+    )
+    return _sectors.plan_for(sectors, real, ch.pattern, he.pattern, fast)
+
+
+def _e_ops_support(model, e_ops, plan: _sectors.Plan, kind: str) -> dict:
+    """The `Plan.selection` of the kept elements that concrete `e_ops` touch; every kept
+    element when the operators (or the model's basis change) are traced. Only these are read
+    at the save points."""
+    if kind == "populations":
+        return plan.index()["diag_sel"]
+    f = np.arange(len(plan.kept))
+    if is_concrete(e_ops):
+        with jax.ensure_compile_time_eval():
+            a = model.to_working(e_ops)
+        if is_concrete(a):
+            nz = np.any(np.asarray(a) != 0, axis=0)
+            touched = (nz | nz.T).reshape(-1)
+            f = np.flatnonzero(touched[plan.kept])
+    return plan.selection(f)
+
+
+def _build64(model, rho0, kind: str, method: str, e_ops, plan, ix, e_sel) -> _Problem:
+    ch = model.channels()
     eps = model.energies()
     d = model.dim
     cdtype = jnp.result_type(complex)
-    if fast:
+    if plan.fast:
         lam = jnp.zeros(plan.n_singles, dtype=cdtype)
-        tri = model.chain_generators(sectors)
+        tri = model.chain_generators(plan.sectors)
         mats = []
     else:
-        buf = _sectors.coefficients(plan, ch, model.h_eff_entries())
+        buf = _sectors.coefficients(plan, ch, model.h_eff_entries(), ix)
         lam, tri, mats = _sectors.split_buffer(plan, buf)
         if tri is not None:
             tri = tuple(jnp.real(x) for x in tri)
     # initial values of the kept elements
     if kind == "populations":
         x0 = jnp.zeros(len(plan.kept), dtype=cdtype)
-        x0 = x0.at[plan.diag_pos].set(rho0[plan.diag_level].astype(cdtype))
+        x0 = x0.at[ix["diag_pos"]].set(rho0[ix["diag_level"]].astype(cdtype))
         rhs = 1 if tri is not None else 2
     else:
         w = model.to_working(rho0.astype(cdtype))
-        x0 = w.reshape(-1)[plan.kept]
+        x0 = w.reshape(-1)[ix["kept"]]
         rhs = 2
     n1, nc = plan.n_singles, plan.n_chain
     parts, pieces = [], []
@@ -613,8 +718,8 @@ def _build64(model, rho0, kind: str, method: str, e_ops) -> _Problem:
         if lo.shape[0] == 1:
             lo, di, up = lo[0], di[0], up[0]
         parts.append(_spin_operator(lo, di, up, method))
-        z = jnp.zeros(plan.layout.size, dtype=cdtype).at[plan.chain_valid].set(x0[n1 : n1 + nc])
-        z = z.reshape(di.shape)
+        z = jnp.zeros(plan.layout.size, dtype=cdtype)
+        z = z.at[ix["chain_valid"]].set(x0[n1 : n1 + nc]).reshape(di.shape)
         piece = (
             jnp.stack([jnp.real(z), jnp.imag(z)], axis=-1) if rhs == 2 else jnp.real(z)[..., None]
         )
@@ -636,18 +741,17 @@ def _build64(model, rho0, kind: str, method: str, e_ops) -> _Problem:
         else _sectors.SumOperator(tuple(parts), tuple(x.size for x in packed))
     )
     y0 = packed[0] if len(packed) == 1 else jnp.concatenate([x.reshape(-1) for x in packed])
-    ki, kj = np.divmod(plan.kept, d)
     e_w = None
     if e_ops is not None:
-        A = model.to_working(e_ops.astype(cdtype)).reshape(e_ops.shape[0], d * d)
-        At = jnp.swapaxes(model.to_working(e_ops.astype(cdtype)), -1, -2).reshape(-1, d * d)
-        wa = At[:, plan.kept]
-        wb = A[:, plan.kept] * jnp.asarray(plan.mirror.astype(np.float64)).astype(cdtype)
+        f = e_sel["kept"]
+        kf = ix["kept"][f]
+        Aw = model.to_working(e_ops.astype(cdtype)).reshape(e_ops.shape[0], d * d)
+        kt = ix["kept_j"][f] * d + ix["kept_i"][f]  # the transposed element
+        wa = Aw[:, kt]
         if kind == "populations":
-            diag = np.zeros(len(plan.kept), dtype=bool)
-            diag[plan.diag_pos] = True
-            wa = jnp.where(jnp.asarray(diag), wa, jnp.zeros_like(wa))
-            wb = jnp.zeros_like(wb)
+            wb = jnp.zeros_like(wa)
+        else:
+            wb = jnp.where(ix["mirror"][f], Aw[:, kf], jnp.zeros((), cdtype))
         e_w = jnp.stack([wa, wb])
     return _Problem(
         op=op,
@@ -655,10 +759,12 @@ def _build64(model, rho0, kind: str, method: str, e_ops) -> _Problem:
         model=model,
         energies=eps,
         order=jnp.argsort(eps),
-        freq=(eps[ki] - eps[kj]),
+        freq=(eps[ix["kept_i"]] - eps[ix["kept_j"]]),
         lam=lam,
         x1=x0[:n1],
         e_ops=e_w,
+        ix=ix,
+        e_sel=e_sel,
         plan=plan,
         kind=kind,
         rhs=rhs,
@@ -696,9 +802,12 @@ def _solve_traced(
     norm,
     method,
     observables,
+    plan,
+    ix,
+    e_sel=None,
     e_ops=None,
 ):
-    problem = _build(model, rho0, kind, dtype, method, observables, e_ops)
+    problem = _build(model, rho0, kind, dtype, method, observables, e_ops, plan, ix, e_sel)
     t0 = ts[0]
 
     def save(t, y, args):
@@ -915,6 +1024,8 @@ def _run(
         adjoint = diffrax.RecursiveCheckpointAdjoint()
     dtype = _float_dtype(dtype)
     real = dtype if dtype is not None else jnp.result_type(float)
+    plan = _plan(model, kind)
+    e_sel = None if e_ops is None else _e_ops_support(model, e_ops, plan, kind)
     ys, code, stats = _solve(
         _as_arrays(model),
         rho0,
@@ -931,6 +1042,9 @@ def _run(
         norm=norm,
         method=method,
         observables=observables,
+        plan=plan,
+        ix=plan.index(),
+        e_sel=e_sel,
         e_ops=e_ops,
     )
     messages = _messages(max_steps, rtol, atol)
@@ -969,11 +1083,17 @@ def evolve(
     $$\dot\rho = -i[h_S, \rho] + \mathcal C\rho \quad\text{(eq. 6, 18)}, \qquad
       \dot P_i = \sum_j [R_{ij}P_j - R_{ji}P_i] \quad\text{(eq. 11)}.$$
 
+    Any `AbstractModel` (`SpinGas`, `CollisionalModel` or a model of your own) is evolved on
+    the Bohr sectors of its generator: closed form for 1 x 1 blocks, batched tridiagonal solves
+    for chains, batched dense blocks for the rest (see the module docstring).
+
     **Arguments:**
-    - `model`: a `SpinGas` or a `CollisionalModel`.
-    - `rho0`: the state at `ts[0]`: populations `(d,)` in the ascending energy eigenbasis
-      (an energy-diagonal state, eq. 10; evolved in the $O(d)$ population sector), or a
-      `(d, d)` density matrix (full dynamics; for `CollisionalModel` in the basis of `h_s`).
+    - `model`: any `AbstractModel`.
+    - `rho0`: the state at `ts[0]`: populations `(d,)` in the model's working basis, the
+      eigenbasis of $h_S$ in the order of `model.energies()` (an energy-diagonal state, eq. 10;
+      only the blocks holding the diagonal are evolved; for a degenerate spectrum the
+      coherences inside a degenerate level start at zero), or a `(d, d)` density matrix in the
+      model's basis (full dynamics; for `CollisionalModel` the basis of `h_s`).
     - `ts`: strictly increasing save times (at least one).
     - `rtol`, `atol`: local error tolerances of the adaptive step; the error is measured
       in the max norm over the entries of the state: every population (or matrix element)
@@ -994,16 +1114,17 @@ def evolve(
       the entropy take one eigendecomposition per save point, which dominates the cost of
       long full-state runs when the states are all one needs.
     - `e_ops`: operators $A_k$ (one `(d, d)` array, a sequence of them or an `(n, d, d)`
-      array, in the basis of `rho0`'s density matrices: basis order for `SpinGas`, the basis
-      of `h_s` for `CollisionalModel`) whose expectations $\mathrm{tr}(A_k\rho(t))$ are
-      recorded at `ts` in `result.expect`. They are read off the solver's state at each save
-      point (for the spin, straight from the coherence bands, $O(d^2)$ per operator), so with
-      `observables_only=True` and `observables=()` a full density-matrix run stores nothing
-      but these numbers. For a population start only the diagonals (in the energy
-      eigenbasis) matter.
-    - `method`: tridiagonal solves for `SpinGas`: `"auto"` (on CPU cyclic reduction below
-      8192 levels, the partitioned sweep above and for the coherence bands; cyclic reduction
-      on accelerators), `"cyclic"`, `"partition"` or `"lapack"` (see `_solver.py`).
+      array, in the model's basis, that of `rho0`'s density matrices: basis order for
+      `SpinGas`, the basis of `h_s` for `CollisionalModel`) whose expectations
+      $\mathrm{tr}(A_k\rho(t))$ are recorded at `ts` in `result.expect`. They are read off
+      the solver's state at each save point, only on the matrix elements they touch (for
+      concrete operators), so with `observables_only=True` and `observables=()` a full
+      density-matrix run stores nothing but these numbers. For a population start only the
+      diagonals (in the working basis) matter.
+    - `method`: the tridiagonal solves of the chain blocks (the spin's coherence bands and
+      population ladder): `"auto"` (on CPU cyclic reduction below 8192 levels, the
+      partitioned sweep above and for batches of chains; cyclic reduction on accelerators),
+      `"cyclic"`, `"partition"` or `"lapack"` (see `_solver.py`).
 
     **Returns:** an `EvolveResult` with `ts`, `energy`, `ergotropy`, `entropy`,
     `heat_current`, and `states` (density-matrix start) or `populations` (population start).

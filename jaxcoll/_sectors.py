@@ -10,7 +10,10 @@ integrates the blocks as one structured operator for the Rosenbrock solver:
   tridiagonal operator (real and imaginary parts as two right-hand sides; the rows of the spin
   are its folded coherence bands);
 - the other blocks (and the chains of a complex generator) as batched dense complex matrices in
-  real form, grouped by size.
+  real form, grouped by size. Blocks that are banded but not tridiagonal also take this path:
+  there is no banded solver (a block of size $s$ costs $O(s^3)$ per factorisation, which
+  matters only for large blocks, such as the $\omega = 0$ block of a strongly degenerate
+  spectrum).
 
 `Plan` holds the static index maps (NumPy), `coefficients` fills them from the channels (traced,
 differentiable).
@@ -53,11 +56,20 @@ def _pack_rows(chains, width: int) -> np.ndarray:
 
 
 class Plan:
-    """Static layout of the kept blocks and the scatter maps of the generator (NumPy)."""
+    """Static layout of the kept blocks and the scatter maps of the generator (NumPy).
+
+    The sizes and shapes are static; the index arrays reach jitted code as arguments
+    (`index()`), not as constants baked into the compiled program.
+    """
 
     def __init__(self, sectors: Sectors, real_chains: bool):
         d = sectors.dim
         self.d = d
+        self.sectors = sectors
+        self.real = bool(real_chains)
+        self.fast = False
+        self.maps = None
+        self._index = None
         self.singles = sectors.singles
         chains = list(sectors.chains)
         dense = list(sectors.dense)
@@ -88,6 +100,7 @@ class Plan:
         self.mirror = (i != j) & ~is_kept[j * d + i]
         self.diag_pos = np.flatnonzero(i == j)
         self.diag_level = i[self.diag_pos]
+        self.diag_in_order = bool(np.array_equal(self.diag_level, np.arange(d)))
         # slots: where each kept element sits
         n = d * d
         self._kind = np.zeros(n, dtype=np.int8)
@@ -112,6 +125,58 @@ class Plan:
             offs.append(offs[-1] + nb * s * s)
         self.group_offsets = tuple(offs[:-1])
         self.buffer_size = offs[-1]
+
+    def index(self) -> dict:
+        """The index arrays jitted code reads (a dict of JAX integer and boolean arrays,
+        created once per plan): pass it as an argument so that the arrays are inputs of the
+        compiled program rather than constants (large constants cost compile time)."""
+        if self._index is None:
+            d = self.d
+            ki, kj = np.divmod(self.kept, d)
+            mirror = np.flatnonzero(self.mirror)
+            arrs = dict(
+                kept=self.kept,
+                kept_i=ki,
+                kept_j=kj,
+                chain_valid=self.chain_valid,
+                mirror=self.mirror,
+                mirror_pos=mirror,
+                mirror_flat=kj[mirror] * d + ki[mirror],
+                diag_pos=self.diag_pos,
+                diag_level=self.diag_level,
+            )
+            if self.maps is not None:
+                arrs.update({f"map_{k}": v for k, v in vars(self.maps).items()})
+            with jax.ensure_compile_time_eval():
+                self._index = {k: jnp.asarray(v) for k, v in arrs.items()}
+                self._index["diag_sel"] = self.selection(self.diag_pos)
+        return self._index
+
+    def selection(self, f) -> dict:
+        """Where the kept elements `f` (sorted positions in `kept`) sit in the state: `kept`
+        (`f`), `single` (positions among the 1 x 1 blocks), `chain` (positions in the flat
+        chain layout) and `groups` (per dense group, positions of the real parts in its flat
+        `(n_blocks, 2 s)` real form; the imaginary parts follow `s` later). JAX arrays."""
+        f = np.asarray(f, dtype=np.int64)
+        n1, nc = self.n_singles, self.n_chain
+        out = dict(kept=f, single=f[f < n1])
+        r = f[(f >= n1) & (f < n1 + nc)] - n1
+        chain = self.chain_valid[r]
+        if len(chain) and np.array_equal(chain, np.arange(chain[0], chain[0] + len(chain))):
+            chain = (int(chain[0]), int(chain[0]) + len(chain))  # a static range: a slice
+        out["chain"] = chain
+        groups, start = [], n1 + nc
+        for blocks in self.groups:
+            nb, sz = blocks.shape
+            e = f[(f >= start) & (f < start + nb * sz)] - start
+            b, c = np.divmod(e, sz)
+            groups.append(b * 2 * sz + c)
+            start += nb * sz
+        out["groups"] = tuple(groups)
+        with jax.ensure_compile_time_eval():
+            return jax.tree_util.tree_map(
+                lambda x: x if isinstance(x, int) else jnp.asarray(x), out
+            )
 
     def dest(self, tgt, src):
         """Buffer slot of each generator entry (`tgt` <- `src`), and a mask of those kept."""
@@ -173,7 +238,12 @@ def _maps(plan: Plan, ch: StaticArrays, he: StaticArrays) -> GeneratorMaps:
     kd = plan.kept
     dd, _ = plan.dest(kd, kd)
     di, dj = np.divmod(kd, d)
+    hdiag = np.flatnonzero(~hoff)
     return GeneratorMaps(
+        channel=c,
+        col=k,
+        h_diag=hdiag,
+        h_diag_row=he.row[hdiag],
         jump_p=jp,
         jump_q=jq,
         jump_dest=jd,
@@ -182,7 +252,7 @@ def _maps(plan: Plan, ch: StaticArrays, he: StaticArrays) -> GeneratorMaps:
         k_slot=k_slot,
         h_slot=h_slot,
         h_off=np.flatnonzero(hoff),
-        n_slots=ns,
+        slots=np.arange(ns),
         off_slot1=slot[k1],
         off_dest1=d1,
         off_slot2=slot[k2],
@@ -195,38 +265,48 @@ def _maps(plan: Plan, ch: StaticArrays, he: StaticArrays) -> GeneratorMaps:
 
 @functools.lru_cache(maxsize=16)
 def plan_for(sectors: Sectors, real_chains: bool, ch: StaticArrays, he: StaticArrays, fast: bool):
+    """The `Plan` of `sectors` (cached per structure); `fast`: the model supplies its chain
+    generators, no scatter maps are needed."""
     plan = Plan(sectors, real_chains)
+    plan.fast = bool(fast)
     plan.maps = None if fast else _maps(plan, ch, he)
     return plan
 
 
-def coefficients(plan: Plan, channels, h_eff):
-    """The generator's coefficients in the plan's buffer (complex, traced)."""
-    m = plan.maps
+def coefficients(plan: Plan, channels, h_eff, index: dict | None = None):
+    """The generator's coefficients in the plan's buffer (complex, traced).
+
+    `index` is `plan.index()`, passed through `jit` as an argument (default: the plan's
+    arrays, which a surrounding `jit` then holds as constants).
+    """
+    ix = plan.index() if index is None else index
+    m = {k[4:]: v for k, v in ix.items() if k.startswith("map_")}
     d = plan.d
     cd = channels.value.dtype
     rates = channels.rates.astype(jnp.real(channels.value).dtype)
     amp = channels.value
-    rc = rates[channels.channel]
+    rc = rates[m["channel"]]
     buf = jnp.zeros(plan.buffer_size, dtype=cd)
-    jump = rc[m.jump_p].astype(cd) * amp[m.jump_p] * jnp.conj(amp[m.jump_q])
-    buf = buf.at[m.jump_dest].add(jump)
+    jp = m["jump_p"]
+    jump = rc[jp].astype(cd) * amp[jp] * jnp.conj(amp[m["jump_q"]])
+    buf = buf.at[m["jump_dest"]].add(jump)
     # diagonal of G
-    kdiag = jax.ops.segment_sum(rc * jnp.abs(amp) ** 2, channels.col, num_segments=d)
+    kdiag = jax.ops.segment_sum(rc * jnp.abs(amp) ** 2, m["col"], num_segments=d)
     gdiag = -0.5 * kdiag.astype(cd)
     he = h_eff
-    hd = he.row == he.col
-    if np.any(hd):
-        gdiag = gdiag.at[he.row[hd]].add(-1j * he.value[hd].astype(cd))
-    buf = buf.at[m.diag_dest].add(gdiag[m.diag_i] + jnp.conj(gdiag[m.diag_j]))
-    if m.n_slots:
-        g = jnp.zeros(m.n_slots, dtype=cd)
-        kv = rc[m.k_p].astype(cd) * jnp.conj(amp[m.k_p]) * amp[m.k_q]
-        g = g.at[m.k_slot].add(-0.5 * kv)
-        if len(m.h_off):
-            g = g.at[m.h_slot].add(-1j * he.value[m.h_off].astype(cd))
-        buf = buf.at[m.off_dest1].add(g[m.off_slot1])
-        buf = buf.at[m.off_dest2].add(jnp.conj(g[m.off_slot2]))
+    if m["h_diag"].shape[0]:
+        gdiag = gdiag.at[m["h_diag_row"]].add(-1j * he.value[m["h_diag"]].astype(cd))
+    buf = buf.at[m["diag_dest"]].add(gdiag[m["diag_i"]] + jnp.conj(gdiag[m["diag_j"]]))
+    n_slots = m["slots"].shape[0]
+    if n_slots:
+        g = jnp.zeros(n_slots, dtype=cd)
+        kp = m["k_p"]
+        kv = rc[kp].astype(cd) * jnp.conj(amp[kp]) * amp[m["k_q"]]
+        g = g.at[m["k_slot"]].add(-0.5 * kv)
+        if m["h_off"].shape[0]:
+            g = g.at[m["h_slot"]].add(-1j * he.value[m["h_off"]].astype(cd))
+        buf = buf.at[m["off_dest1"]].add(g[m["off_slot1"]])
+        buf = buf.at[m["off_dest2"]].add(jnp.conj(g[m["off_slot2"]]))
     return buf
 
 

@@ -253,11 +253,24 @@ class SpinGas(AbstractModel):
         d = self.dim
         if sectors.layout is not None and sectors.layout.shape[0] == 1:
             return tuple(x[None] for x in self.population_generator())
-        from ._evolve import _fold, _fold_maps
-
-        lo, di, up = self.band_generators()
-        maps = _fold_maps(d)
-        return _fold(lo, maps), _fold(di, maps), _fold(up, maps)
+        # Row c holds band c (positions 0..d-1-c) followed by band d - c (positions
+        # 0..c-1), as in `_band_sectors`. The indices come from iotas, not from index
+        # tables, so that no (d/2, d) constants enter the compiled program.
+        gp, gm = self.rates()
+        cx = jnp.concatenate([jnp.zeros(1), self.ladder(), jnp.zeros(1)])  # cx[i+1] = c_i
+        shape = (d // 2 + 1, d)
+        c = jax.lax.broadcasted_iota(jnp.int32, shape, 0)
+        p = jax.lax.broadcasted_iota(jnp.int32, shape, 1)
+        first = p < d - c
+        valid = first | (d - c != c)
+        q = jnp.where(first, c, d - c)
+        i = jnp.where(first, p, p - (d - c))
+        iq = jnp.minimum(i + q, d - 1)
+        lower = gp * cx[i] * cx[iq]
+        upper = gm * cx[i + 1] * cx[iq + 1]
+        diag = -0.5 * (gp * (cx[i + 1] ** 2 + cx[iq + 1] ** 2) + gm * (cx[i] ** 2 + cx[iq] ** 2))
+        zero = jnp.zeros(shape, dtype=lower.dtype)
+        return tuple(jnp.where(valid, x, zero) for x in (lower, diag, upper))
 
     def band_generators(self):
         r"""Real tridiagonal generators of the coherence bands in the frame rotating with $h_S$.

@@ -178,7 +178,8 @@ def _spin_as_model(J, **kw):
 def test_spin_as_collisional_model_equals_spingas(J):
     kw = dict(T_a=1.1, T_m=0.6, gamma_tilde=0.8)
     gas, model = _spin_as_model(J, **kw)
-    assert model.sectors().counts() == gas.sectors().counts() | {"chain": 2 * J + 1}
+    # the corner band q = 2J (one element, rho_{0,2J}) is a 1 x 1 block, the other bands chains
+    assert model.sectors().counts() == gas.sectors().counts() | {"single": 1, "chain": 2 * J}
     d = gas.dim
     rho = _rand_rho(np.random.default_rng(J), d)
     ts = np.linspace(0, 2, 5)
@@ -219,3 +220,67 @@ def test_spin_parameters_are_array_leaves():
         rates(jaxcoll.SpinGas(3, omega_s=1, delta=0.5, T_a=T_a, T_m=1, gamma_tilde=1))
     gas = jaxcoll.SpinGas(3, omega_s=1, delta=0.5, T_a=2, T_m=1, gamma_tilde=1)
     assert all(isinstance(x, jax.Array) for x in (gas.T_a, gas.T_m, gas.E_R, gas.omega_s))
+
+
+def _expm_energy(model, start, t):
+    """Energy tr(h_s rho(t)) from SciPy expm of the channel-list superoperator (working basis);
+    `start` is a density matrix in the basis of h_s or populations in the working basis."""
+    d = model.dim
+    U = np.asarray(model.eigenbasis)
+    w0 = np.diag(start) if start.ndim == 1 else U.conj().T @ start @ U
+    w = (sla.expm(dense_superoperator(model) * t) @ w0.reshape(-1)).reshape(d, d)
+    return float(np.sum(np.asarray(model.energies()) * np.real(np.diag(w))))
+
+
+@pytest.mark.parametrize("seed, d, k, spectrum", [(11, 5, 3, "folded"), (12, 4, 3, "repeated")])
+def test_sector_path_float32(seed, d, k, spectrum):
+    model, rng = _random_model(seed, d, k, spectrum, gamma_tilde=0.7)
+    assert model.sectors().counts()["largest"] > 1  # blocks beyond the closed form
+    rho = _rand_rho(rng, d)
+    p0 = rng.uniform(size=d)
+    p0 /= p0.sum()
+    ts = np.array([0.0, 0.4, 1.5])
+    H = np.asarray(model.h_s)
+    for start in (rho, p0):
+        r32 = jaxcoll.evolve(model, start, ts, rtol=1e-5, atol=1e-7, dtype=jnp.float32, e_ops=[H])
+        assert r32.energy.dtype == jnp.float32 and r32.expect.dtype == jnp.complex64
+        ref = np.array([_expm_energy(model, start, t) for t in ts])
+        scale = np.max(np.abs(ref))
+        np.testing.assert_allclose(np.asarray(r32.energy), ref, atol=2e-5 * scale)
+        if start.ndim == 2:  # e_ops read the same state as the energy
+            np.testing.assert_allclose(np.asarray(r32.expect[0]).real, ref, atol=2e-5 * scale)
+
+
+@pytest.mark.parametrize("seed, d, k, spectrum", [(13, 5, 2, "folded"), (14, 4, 3, "repeated")])
+def test_sector_path_gradient_against_central_differences(seed, d, k, spectrum):
+    # reverse mode (the default RecursiveCheckpointAdjoint) through the sector blocks against
+    # central differences of SciPy expm of the dense superoperator from the channel list
+    model, rng = _random_model(seed, d, k, spectrum, gamma_tilde=0.7)
+    rho = _rand_rho(rng, d)
+    p0 = rng.uniform(size=d)
+    p0 /= p0.sum()
+    t = 1.3
+    H = np.asarray(model.h_s)
+
+    def at(T_a):
+        return eqx.tree_at(lambda m: m.T_a, model, T_a)
+
+    for start in (rho, p0):
+
+        def energy(T_a, start=start):
+            r = jaxcoll.evolve(at(T_a), start, np.array([0.0, t]), rtol=1e-11, atol=1e-13)
+            return r.energy[-1]
+
+        def expect(T_a, start=start):
+            r = jaxcoll.evolve(
+                at(T_a), start, np.array([0.0, t]), rtol=1e-11, atol=1e-13, e_ops=[H]
+            )
+            return jnp.real(r.expect[0, -1])
+
+        T0 = jnp.asarray(float(model.T_a))
+        h = 1e-4
+        fd = (_expm_energy(at(T0 + h), start, t) - _expm_energy(at(T0 - h), start, t)) / (2 * h)
+        assert abs(fd) > 1e-4  # the derivative is not trivially zero
+        for f in (energy, expect):
+            g = float(jax.grad(f)(T0))
+            assert abs(g - fd) < 1e-6 * max(1.0, abs(fd)), (f.__name__, g, fd)
