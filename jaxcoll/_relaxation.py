@@ -405,7 +405,7 @@ def _solve_block(B, flat, d):
     n = B.shape[0]
     i, j = np.divmod(np.asarray(flat), d)
     t = (i == j).astype(float)
-    if np.all(i == j) and np.max(np.abs(B.imag), initial=0.0) == 0:
+    if np.all(i == j) and np.max(np.abs(np.imag(B.data)), initial=0.0) == 0:
         classes = _closed_classes(B, n)
         if classes > 1:
             raise ValueError(
