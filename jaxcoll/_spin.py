@@ -8,6 +8,7 @@ and O(d) on the population sector, d = 2J + 1.
 from __future__ import annotations
 
 import functools
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -68,6 +69,8 @@ class SpinGas(AbstractModel):
     the channels are $J_+$ (Bohr frequency $\omega_S$, ancilla change $-\omega_A$, rate
     $\Gamma_+$) and $J_-$, and the sectors are the coherence bands $\rho_{i,i+q}$.
     """
+
+    qutip_spin_order: ClassVar[bool] = True  # QuTiP orders spins m = J..-J (qutip_lindblad)
 
     J: float = eqx.field(static=True)
     omega_s: Float[Array, ""]
