@@ -154,6 +154,11 @@ class SpinGas(AbstractModel):
         lg = jnp.log(self.rate_scale())
         return lg + lgp, lg + lgm
 
+    def coupling_norm(self):
+        r"""$\|v\|$ of $v = J_+\sigma_- + J_-\sigma_+$: the largest ladder coefficient
+        (block diagonal, blocks $\pm c_m$)."""
+        return jnp.max(self.ladder(), initial=0.0)
+
     def effective_temperature(self):
         """Effective temperature of eq. (21); negative for an inverting gas, `inf` at the border."""
         return effective_temperature(self.omega_s, self.delta, self.T_a, self.T_m)
