@@ -341,6 +341,28 @@ class SpinGas(AbstractModel):
         """Angular frequency $\\omega_S q$ of band $q$ in the lab frame ($e^{+i\\omega_S q t}$)."""
         return self.omega_s * jnp.arange(self.dim, dtype=float)
 
+    def tight_coupling_budget(self, p, ts):
+        r"""Energy budget from the populations `p` `(n_t, d)` (used by `energy_budget`): the
+        two channels exchange energy in the fixed ratio $\omega_S : -\omega_A : \Delta$, so
+        every flow follows from $\langle J_z\rangle$ and every steady current vanishes."""
+        del ts
+        m = self.m
+        c2 = self.ladder() ** 2
+        z = jnp.zeros(1)
+        gp, gm = self.rates()
+        drift = gp * jnp.concatenate([c2, z]) - gm * jnp.concatenate([z, c2])
+        jz = p @ m
+        djz = jz - jz[0]
+        jz_rate = p @ drift
+        w_s, w_a, d = self.omega_s, self.omega_a, self.delta
+        ss_rate = self.steady_state_populations() @ drift
+        return (
+            (w_s * jz_rate, -w_a * jz_rate, d * jz_rate),
+            (w_s * djz, -w_a * djz, d * djz),
+            jnp.stack([w_s * ss_rate, -w_a * ss_rate, d * ss_rate]),
+            jnp.zeros(()),
+        )
+
     def steady_state_populations(self):
         r"""Populations of the stationary state: Gibbs at the effective temperature (eq. 21).
 
