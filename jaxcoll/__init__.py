@@ -63,6 +63,7 @@ from ._rates import (
     log_spin_rates as log_spin_rates,
     spin_rates as spin_rates,
 )
+from ._relaxation import relaxation_rates as relaxation_rates, steady_state as steady_state
 from ._scan import grid as grid, scan as scan
 from ._solver import Rosenbrock as Rosenbrock
 from ._spin import SpinGas as SpinGas

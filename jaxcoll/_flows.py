@@ -47,9 +47,8 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from . import _config  # noqa: F401
-from ._model import CollisionalModel
 from ._observables import ergotropy, ergotropy_populations
-from ._spin import SpinGas
+from ._protocol import AbstractModel
 
 __all__ = ["EnergyBudget", "energy_budget"]
 
@@ -98,46 +97,32 @@ def _efficiency(dW, drawn, scale):
 
 
 @eqx.filter_jit
-def _spin_budget(model: SpinGas, p, ts):
-    """Spin: all flows from $\\langle J_z\\rangle$ (tight coupling)."""
-    m = model.m
-    c2 = model.ladder() ** 2
-    z = jnp.zeros(1)
-    gp, gm = model.rates()
-    drift = gp * jnp.concatenate([c2, z]) - gm * jnp.concatenate([z, c2])  # d<Jz>/dt per level
-    jz = p @ m
-    djz = jz - jz[0]
-    jz_rate = p @ drift
-    w_s, w_a, d = model.omega_s, model.omega_a, model.delta
-    ss_rate = model.steady_state_populations() @ drift
-    return (
-        (w_s * jz_rate, -w_a * jz_rate, d * jz_rate),
-        (w_s * djz, -w_a * djz, d * djz),
-        jnp.stack([w_s * ss_rate, -w_a * ss_rate, d * ss_rate]),
-        jnp.zeros(()),
-    )
+def _tight_budget(model, p, ts):
+    """A model's own budget from its populations (`model.tight_coupling_budget`)."""
+    return model.tight_coupling_budget(p, ts)
 
 
-def _weights(model: CollisionalModel):
+def _weights(ch):
     """$(x_c)$ for system, ancilla, motion."""
-    return (model.channel_bohr, model.channel_ancilla, model.channel_motional())
+    return (ch.bohr, ch.ancilla, ch.motion)
 
 
 @eqx.filter_jit
-def _general_population_budget(model: CollisionalModel, p, ts):
-    U = model.eigenbasis
-    L = model.channel_operators()
-    Le = jnp.einsum("ji,cjk,kl->cil", U.conj(), L, U)  # eigenbasis
-    nu = jnp.sum(jnp.abs(Le) ** 2, axis=1)  # nu[c, j]: jump rate of channel c from level j
-    M = model.population_generator()
+def _general_population_budget(model, p, ts):
+    ch = model.channels()
     d = model.dim
+    w = ch.rates[ch.channel] * jnp.abs(ch.value) ** 2
+    nu = jnp.zeros((ch.n_channels, d), dtype=w.dtype).at[ch.channel, ch.col].add(w)
+    off = jnp.asarray(ch.row != ch.col)
+    R = jnp.zeros((d, d), dtype=w.dtype).at[ch.row, ch.col].add(jnp.where(off, w, 0.0))
+    M = R - jnp.diag(jnp.sum(R, axis=0))
     # stationary populations: (M + 1 1^T / d) p = 1 / d
-    one = jnp.ones(d)
+    one = jnp.ones(d, dtype=w.dtype)
     p_ss = jnp.linalg.solve(M + jnp.outer(one, one) / d, one / d)
     A = M.T + jnp.outer(one, p_ss)
     rates, cums, steady, resid = [], [], [], []
     t = ts - ts[0]
-    for k, x in enumerate(_weights(model)):
+    for k, x in enumerate(_weights(ch)):
         o = x @ nu  # o[j] = sum_c x_c nu_c(j)
         J = o @ p_ss
         rates.append(p @ o)
@@ -153,27 +138,38 @@ def _general_population_budget(model: CollisionalModel, p, ts):
 
 
 @eqx.filter_jit
-def _general_density_budget(model: CollisionalModel, rho, ts):
+def _general_density_budget(model, rho, ts):
+    """Dense Poisson solve in the working basis (`rho` already there)."""
     d = model.dim
-    L = model.channel_operators()
+    ch = model.channels()
+    L = ch.operators()
     LdL = jnp.einsum("cji,cjk->cik", L.conj(), L)
-    S = model.superoperator()
-    rho_ss = model.steady_state()
-    tvec = jnp.eye(d, dtype=S.dtype).reshape(-1)
+    K = jnp.sum(LdL, axis=0)
+    H = jnp.diag(model.energies()).astype(K.dtype) + model.h_eff_entries().dense().astype(K.dtype)
+    eye = jnp.eye(d, dtype=K.dtype)
+    G = -1j * H - 0.5 * K
+    S = jnp.einsum("cij,ckl->ikjl", L, L.conj()).reshape(d * d, d * d)
+    S = S + jnp.kron(G, eye) + jnp.kron(eye, G.conj())
+    tvec = eye.reshape(-1)
+    u = tvec / d
+    x = jnp.linalg.solve(S + jnp.outer(u, tvec), u).reshape(d, d)
+    x = 0.5 * (x + x.conj().T)
+    rho_ss = x / jnp.trace(x)
     A = S.T + jnp.outer(tvec, rho_ss.reshape(-1))
     drho = (rho - rho[0]).reshape(rho.shape[0], d * d)
     t = ts - ts[0]
     rates, cums, steady, resid = [], [], [], []
-    for k, x in enumerate(_weights(model)):
+    for k, x in enumerate(_weights(ch)):
         O = jnp.einsum("c,cij->ij", x.astype(LdL.dtype), LdL)
         J = jnp.real(jnp.trace(O @ rho_ss))
         rates.append(jnp.real(jnp.einsum("ij,nji->n", O, rho)))
         steady.append(J)
         if k == 0:
-            cums.append(jnp.real(jnp.einsum("ij,nji->n", model.h_s, rho - rho[0])))
+            e = model.energies().astype(rho.dtype)
+            cums.append(jnp.real(jnp.einsum("i,nii->n", e, rho - rho[0])))
             continue
         # tr(Phi rho) = vec(Phi^T) . vec(rho); L^dagger Phi = O - J  <=>  S^T vec(Phi^T) = b
-        b = (O - J.astype(O.dtype) * jnp.eye(d, dtype=O.dtype)).T.reshape(-1)
+        b = (O - J.astype(O.dtype) * eye).T.reshape(-1)
         w = jnp.linalg.solve(A, b)
         resid.append(jnp.max(jnp.abs(S.T @ w - b)) / (jnp.max(jnp.abs(O)) + 1e-300))
         cums.append(J * t + jnp.real(drho @ w))
@@ -206,7 +202,8 @@ def energy_budget(model, result_or_states, ts=None, *, ergotropy_values=None) ->
     drawn from the ancillas.
 
     **Arguments:**
-    - `model`: a `SpinGas` or `CollisionalModel`.
+    - `model`: any `AbstractModel` (a model may supply `tight_coupling_budget(p, ts)`, as
+      `SpinGas` does, for an $O(d)$ budget from its populations).
     - `result_or_states`: what `evolve(model, rho0, ts)` returned (with its states or
       populations stored), or an array of populations `(n_t, d)` (energy eigenbasis, as
       `evolve` returns them) or density matrices `(n_t, d, d)` (basis of `h_s`).
@@ -223,8 +220,10 @@ def energy_budget(model, result_or_states, ts=None, *, ergotropy_values=None) ->
         W = ergotropy_values
     states = jnp.asarray(states)
     ts = jnp.asarray(ts, dtype=jnp.result_type(float))
-    if not isinstance(model, SpinGas | CollisionalModel):
-        raise TypeError(f"model must be a SpinGas or CollisionalModel, got {type(model).__name__}")
+    if not isinstance(model, AbstractModel):
+        raise TypeError(
+            f"model must be a jaxcoll model (an AbstractModel), got {type(model).__name__}"
+        )
     d = model.dim
     n_t = ts.shape[0] if ts.ndim == 1 else -1
     if ts.ndim != 1 or n_t < 1:
@@ -235,22 +234,22 @@ def energy_budget(model, result_or_states, ts=None, *, ergotropy_values=None) ->
             f"matrices) for {n_t} times and dimension {d}, got {states.shape}"
         )
     populations = states.ndim == 2
-    if isinstance(model, SpinGas):
-        p = jnp.real(states if populations else jnp.diagonal(states, axis1=-2, axis2=-1))
-        rates, cums, steady, resid = _spin_budget(model, p.astype(ts.dtype), ts)
-        energies = model.energies()
-        width = jnp.abs(model.omega_s) * (d - 1) + jnp.abs(model.omega_a)
-    else:
-        if populations:
-            rates, cums, steady, resid = _general_population_budget(model, states.real, ts)
-        else:
-            rates, cums, steady, resid = _general_density_budget(
-                model, states.astype(model.h_s.dtype), ts
-            )
-        energies = model.energies()
-        width = (energies[-1] - energies[0]) + (
-            model.ancilla_energies[-1] - model.ancilla_energies[0]
+    energies = model.energies()
+    ch = model.channels()
+    width = (jnp.max(energies) - jnp.min(energies)) + jnp.max(jnp.abs(ch.ancilla), initial=0.0)
+    cdtype = jnp.result_type(complex)
+    if getattr(model, "tight_coupling_budget", None) is not None:
+        p = (
+            states
+            if populations
+            else jnp.diagonal(model.to_working(states.astype(cdtype)), 0, -2, -1)
         )
+        rates, cums, steady, resid = _tight_budget(model, jnp.real(p).astype(ts.dtype), ts)
+    elif populations:
+        rates, cums, steady, resid = _general_population_budget(model, states.real, ts)
+    else:
+        rho_w = model.to_working(states.astype(cdtype))
+        rates, cums, steady, resid = _general_density_budget(model, rho_w, ts)
     if not isinstance(resid, jax.core.Tracer) and not float(resid) < 1e-6:
         raise ValueError(
             "energy_budget needs a unique stationary state: the Poisson equation of the "
@@ -261,8 +260,8 @@ def energy_budget(model, result_or_states, ts=None, *, ergotropy_values=None) ->
         if populations:
             W = ergotropy_populations(jnp.real(states), energies)
         else:
-            h = jnp.diag(energies).astype(states.dtype) if isinstance(model, SpinGas) else None
-            W = ergotropy(states, model.h_s if h is None else h)
+            h = model.from_working(jnp.diag(energies).astype(cdtype))
+            W = ergotropy(states.astype(cdtype), h)
     W = jnp.asarray(W, dtype=ts.dtype)
     if W.shape != (n_t,):
         raise ValueError(f"ergotropy_values must have shape ({n_t},), got {W.shape}")

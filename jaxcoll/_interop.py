@@ -98,28 +98,39 @@ def from_qutip(qobj, *, spin: bool = True, density: bool = False):
     return _flip(q.full(), spin, (0, 1)).copy()
 
 
-def qutip_lindblad(model):
+def qutip_lindblad(model, *, spin: bool | None = None):
     r"""The Hamiltonian and collapse operators of a jaxcoll model, for `qutip.mesolve`.
 
-    For a `SpinGas` (eq. 18): $H = \omega_S J_z$ and $C = \{\sqrt{\Gamma_+}J_+,
-    \sqrt{\Gamma_-}J_-\}$ built from QuTiP's own `jmat` (QuTiP basis order). For a
-    `CollisionalModel` (eq. 6): $H = h_S + h_{\rm eff}$ and the jump operators
-    $L_{\mathcal E}^{kl}$, in the model's basis.
+    Written once for every `AbstractModel` (eq. 6): $H = h_S + h_{\rm eff}$ and the jump
+    operators $L_c = \sqrt{r_c}A_c$ of `model.channels()`, taken from the working basis to the
+    model's own basis (`from_working`; that of `h_s` for a `CollisionalModel`). For `SpinGas`
+    (eq. 18) this is $H = \omega_S J_z$, $C = \{\sqrt{\Gamma_+}J_+, \sqrt{\Gamma_-}J_-\}$.
 
-    **Returns:** `(H, c_ops)`, a `Qobj` and a list of `Qobj`.
+    **Arguments:**
+    - `model`: any `AbstractModel` with concrete parameters.
+    - `spin`: reverse the basis to QuTiP's spin order $m = J, \dots, -J$ (as `to_qutip`);
+      default: the model's `qutip_spin_order` (`True` for `SpinGas`, else `False`).
+
+    **Returns:** `(H, c_ops)`, a `Qobj` and a list of `Qobj` (channels with zero rate left out).
     """
     qutip = _qutip()
-    from ._model import CollisionalModel
-    from ._spin import SpinGas
+    from ._protocol import AbstractModel
 
-    if isinstance(model, SpinGas):
-        gp, gm = (float(g) for g in model.rates())
-        J = model.J
-        H = float(model.omega_s) * qutip.jmat(J, "z")
-        c_ops = [np.sqrt(gp) * qutip.jmat(J, "+"), np.sqrt(gm) * qutip.jmat(J, "-")]
-        return H, c_ops
-    if isinstance(model, CollisionalModel):
-        H = qutip.Qobj(np.asarray(model.h_s + model.h_eff()))
-        c_ops = [qutip.Qobj(np.asarray(L)) for L in model.channel_operators()]
-        return H, c_ops
-    raise TypeError(f"model must be a SpinGas or a CollisionalModel, got {type(model).__name__}")
+    if not isinstance(model, AbstractModel):
+        raise TypeError(
+            f"model must be a jaxcoll model (an AbstractModel), got {type(model).__name__}"
+        )
+    if spin is None:
+        spin = bool(getattr(model, "qutip_spin_order", False))
+    d = model.dim
+    h = np.diag(np.asarray(model.energies(), dtype=float)).astype(complex)
+    h += np.asarray(model.h_eff_entries().dense())
+    H = np.asarray(model.from_working(h))
+    ch = model.channels()
+    rates = np.asarray(ch.rates, dtype=float)
+    A = np.zeros((ch.n_channels, d, d), dtype=complex)
+    np.add.at(A, (ch.channel, ch.row, ch.col), np.asarray(ch.value))
+    L = np.asarray(model.from_working(np.sqrt(rates)[:, None, None] * A))
+    keep = rates > 0
+    flip = lambda x: np.ascontiguousarray(_flip(x, spin, (0, 1)))
+    return qutip.Qobj(flip(H)), [qutip.Qobj(flip(x)) for x in L[keep]]

@@ -450,6 +450,10 @@ class CollisionalModel(AbstractModel):
         X = np.kron(np.asarray(self.eigenbasis), W)
         return jnp.asarray(X @ vp @ X.conj().T)
 
+    def coupling_norm(self):
+        r"""$\|v\|$, the largest $|$eigenvalue$|$ of the coupling (dense: small models)."""
+        return jnp.max(jnp.abs(jnp.linalg.eigvalsh(self.v)))
+
     def to_working(self, rho):
         """`(..., d, d)` from the basis of `h_s` to the working (energy) basis."""
         if self._U is None:

@@ -8,6 +8,7 @@ and O(d) on the population sector, d = 2J + 1.
 from __future__ import annotations
 
 import functools
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -19,7 +20,7 @@ from . import _config  # noqa: F401
 from ._profiles import InteractionProfile, check_drift, check_profile
 from ._protocol import AbstractModel, Channels, Sectors
 from ._rates import _rates_for, effective_temperature, gamma_tilde_from
-from ._validation import check_rate_scale, check_real, check_spin
+from ._validation import check_rate_scale, check_real, check_spin, is_concrete
 
 
 def _leaf(x):
@@ -68,6 +69,8 @@ class SpinGas(AbstractModel):
     the channels are $J_+$ (Bohr frequency $\omega_S$, ancilla change $-\omega_A$, rate
     $\Gamma_+$) and $J_-$, and the sectors are the coherence bands $\rho_{i,i+q}$.
     """
+
+    qutip_spin_order: ClassVar[bool] = True  # QuTiP orders spins m = J..-J (qutip_lindblad)
 
     J: float = eqx.field(static=True)
     omega_s: Float[Array, ""]
@@ -150,6 +153,11 @@ class SpinGas(AbstractModel):
         lgp, lgm = _rates_for(self.profile, self.drift, self.D, self.A, self.alpha, log=True)
         lg = jnp.log(self.rate_scale())
         return lg + lgp, lg + lgm
+
+    def coupling_norm(self):
+        r"""$\|v\|$ of $v = J_+\sigma_- + J_-\sigma_+$: the largest ladder coefficient
+        (block diagonal, blocks $\pm c_m$)."""
+        return jnp.max(self.ladder(), initial=0.0)
 
     def effective_temperature(self):
         """Effective temperature of eq. (21); negative for an inverting gas, `inf` at the border."""
@@ -251,8 +259,17 @@ class SpinGas(AbstractModel):
         """Real tridiagonal generators of the rows of `sectors.layout` (rotating frame),
         straight from the ladder coefficients (see `band_generators`)."""
         d = self.dim
-        if sectors.layout is not None and sectors.layout.shape[0] == 1:
+        layout = sectors.layout
+        if layout is None:
+            return None
+        if layout.shape == (1, d) and np.array_equal(layout[0], np.arange(d) * (d + 1)):
             return tuple(x[None] for x in self.population_generator())
+        own = _band_sectors(d)
+        if not (
+            sectors is own
+            or (layout.shape == (d // 2 + 1, d) and np.array_equal(layout, own.layout))
+        ):
+            return self._layout_generators(layout)
         # Row c holds band c (positions 0..d-1-c) followed by band d - c (positions
         # 0..c-1), as in `_band_sectors`. The indices come from iotas, not from index
         # tables, so that no (d/2, d) constants enter the compiled program.
@@ -271,6 +288,38 @@ class SpinGas(AbstractModel):
         diag = -0.5 * (gp * (cx[i + 1] ** 2 + cx[iq + 1] ** 2) + gm * (cx[i] ** 2 + cx[iq] ** 2))
         zero = jnp.zeros(shape, dtype=lower.dtype)
         return tuple(jnp.where(valid, x, zero) for x in (lower, diag, upper))
+
+    def _layout_generators(self, layout):
+        r"""Real tridiagonal generators of any layout of matrix elements (rotating frame):
+        $\rho_{ij}$ couples to $\rho_{i-1,j-1}$ with $\Gamma_+ c_{i-1}c_{j-1}$ and to
+        $\rho_{i+1,j+1}$ with $\Gamma_- c_i c_j$; zero across seams and on padding (-1).
+        NumPy for concrete parameters (no compilation per layout shape), else JAX."""
+        d = self.dim
+        gp, gm = self.rates()
+        cx = jnp.concatenate([jnp.zeros(1), self.ladder(), jnp.zeros(1)])  # cx[i+1] = c_i
+        xp = np if is_concrete((gp, gm, cx)) else jnp
+        if xp is np:
+            gp, gm, cx = float(gp), float(gm), np.asarray(cx)
+        f = np.asarray(layout, dtype=np.int64)
+        valid = f >= 0
+        if xp is np and f.size:
+            out = _run_generators(f, valid, d, gp, gm, cx)
+            if out is not None:
+                return out
+        i, j = np.divmod(np.where(valid, f, 0), d)
+        pad = np.full((f.shape[0], 1), -1, dtype=np.int64)
+        prev = np.concatenate([pad, f[:, :-1]], axis=1)
+        nxt = np.concatenate([f[:, 1:], pad], axis=1)
+        ci, cj, ci1, cj1 = cx[i], cx[j], cx[i + 1], cx[j + 1]
+        zero = xp.zeros(f.shape)
+
+        def coupling(nb):
+            up_ = valid & (nb == f - (d + 1))  # from (i-1, j-1)
+            dn_ = valid & (nb == f + (d + 1)) & (nb >= 0)  # from (i+1, j+1)
+            return xp.where(up_, gp * ci * cj, xp.where(dn_, gm * ci1 * cj1, zero))
+
+        diag = -0.5 * (gp * (ci1**2 + cj1**2) + gm * (ci**2 + cj**2))
+        return coupling(prev), xp.where(valid, diag, zero), coupling(nxt)
 
     def band_generators(self):
         r"""Real tridiagonal generators of the coherence bands in the frame rotating with $h_S$.
@@ -306,6 +355,28 @@ class SpinGas(AbstractModel):
         """Angular frequency $\\omega_S q$ of band $q$ in the lab frame ($e^{+i\\omega_S q t}$)."""
         return self.omega_s * jnp.arange(self.dim, dtype=float)
 
+    def tight_coupling_budget(self, p, ts):
+        r"""Energy budget from the populations `p` `(n_t, d)` (used by `energy_budget`): the
+        two channels exchange energy in the fixed ratio $\omega_S : -\omega_A : \Delta$, so
+        every flow follows from $\langle J_z\rangle$ and every steady current vanishes."""
+        del ts
+        m = self.m
+        c2 = self.ladder() ** 2
+        z = jnp.zeros(1)
+        gp, gm = self.rates()
+        drift = gp * jnp.concatenate([c2, z]) - gm * jnp.concatenate([z, c2])
+        jz = p @ m
+        djz = jz - jz[0]
+        jz_rate = p @ drift
+        w_s, w_a, d = self.omega_s, self.omega_a, self.delta
+        ss_rate = self.steady_state_populations() @ drift
+        return (
+            (w_s * jz_rate, -w_a * jz_rate, d * jz_rate),
+            (w_s * djz, -w_a * djz, d * djz),
+            jnp.stack([w_s * ss_rate, -w_a * ss_rate, d * ss_rate]),
+            jnp.zeros(()),
+        )
+
     def steady_state_populations(self):
         r"""Populations of the stationary state: Gibbs at the effective temperature (eq. 21).
 
@@ -315,6 +386,35 @@ class SpinGas(AbstractModel):
         lgp, lgm = self.log_rates()
         logp = jnp.arange(self.dim, dtype=float) * (lgp - lgm)
         return jax.nn.softmax(logp)
+
+
+def _run_generators(f, valid, d, gp, gm, cx):
+    """NumPy fast path of `SpinGas._layout_generators` when every row is one run
+    $\rho_{i_0 + p, j_0 + p}$ (a piece of one band) followed by padding; else `None`.
+    Contiguous slices of the ladder per row, no gathers."""
+    w = f.shape[1]
+    n = valid.sum(axis=1)
+    if not np.array_equal(valid, np.arange(w)[None, :] < n[:, None]):
+        return None
+    if w > 1 and not np.all((np.diff(f, axis=1) == d + 1) | ~valid[:, 1:]):
+        return None
+    c2 = cx * cx
+    lower = np.zeros(f.shape)
+    diag = np.zeros(f.shape)
+    upper = np.zeros(f.shape)
+    i0, j0 = np.divmod(f[:, 0], d)
+    for r in range(f.shape[0]):
+        m, i, j = int(n[r]), int(i0[r]), int(j0[r])
+        if m == 0:
+            continue
+        # from (i-1, j-1): Gamma+ c_{i-1} c_{j-1}; from (i+1, j+1): Gamma- c_i c_j
+        lower[r, 1:m] = gp * (cx[i + 1 : i + m] * cx[j + 1 : j + m])
+        upper[r, : m - 1] = gm * (cx[i + 1 : i + m] * cx[j + 1 : j + m])
+        diag[r, :m] = -0.5 * (
+            gp * (c2[i + 1 : i + m + 1] + c2[j + 1 : j + m + 1])
+            + gm * (c2[i : i + m] + c2[j : j + m])
+        )
+    return lower, diag, upper
 
 
 def to_bands(rho):
@@ -337,11 +437,29 @@ def from_bands(bands):
     return jnp.where(jnp.asarray(j >= i), upper, lower)
 
 
+class _BandSectors(Sectors):
+    """The spin's coherence bands; the folded layout is built on first use (it is as large
+    as the density matrix, and `relaxation_rates` never needs it)."""
+
+    def __init__(self, d: int):
+        bands = tuple(np.arange(d - q) * (d + 1) + q for q in range(d))
+        super().__init__(d, np.zeros(0, dtype=np.int64), bands)
+
+    @property
+    def layout(self):
+        if self._layout is None:
+            from ._evolve import _fold_maps
+
+            d = self.dim
+            q, p, valid = _fold_maps(d)[:3]
+            self._layout = np.where(valid, p * d + p + q, -1)
+        return self._layout
+
+    @layout.setter
+    def layout(self, value):
+        self._layout = value
+
+
 @functools.lru_cache(maxsize=8)
 def _band_sectors(d: int) -> Sectors:
-    from ._evolve import _fold_maps
-
-    q, p, valid = _fold_maps(d)[:3]
-    layout = np.where(valid, p * d + p + q, -1)
-    bands = tuple(np.arange(d - q) * (d + 1) + q for q in range(d))
-    return Sectors(d, np.zeros(0, dtype=np.int64), bands, layout=layout)
+    return _BandSectors(d)
