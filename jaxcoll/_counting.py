@@ -491,8 +491,15 @@ def _build(model, rho0, weights, order: int, method: str) -> _Problem:
 
 
 @eqx.filter_jit
-def _solve(model, rho0, ts, weights, rtol, atol, *, order, max_steps, method):
+def _solve(model, rho0, ts, weights, rtol, atol, *, order, max_steps, method, error_control):
     problem = _build(model, rho0, weights, order, method)
+    n = problem.op.size
+    if error_control == "state":
+        # the moments inherit the accuracy of the state (their local errors are
+        # lambda-derivatives of the tilted evolution's); controlling them too costs ~4x steps
+        norm = lambda y: jnp.max(jnp.abs(y[:n]))  # noqa: E731
+    else:
+        norm = lambda y: jnp.max(jnp.abs(y))  # noqa: E731
 
     def save(t, y, args):
         del t, args
@@ -506,9 +513,7 @@ def _solve(model, rho0, ts, weights, rtol, atol, *, order, max_steps, method):
         dt0=None,
         y0=problem.y0,
         saveat=diffrax.SaveAt(ts=ts, fn=save),
-        stepsize_controller=diffrax.PIDController(
-            rtol=rtol, atol=atol, norm=lambda y: jnp.max(jnp.abs(y))
-        ),
+        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol, norm=norm),
         max_steps=max_steps,
         throw=False,
     )
@@ -572,6 +577,7 @@ def counting_statistics(
     atol: float = 1e-10,
     max_steps: int = 100_000,
     method: str = "auto",
+    error_control: str = "state",
 ) -> CountingStatistics:
     r"""Cumulants of weighted collision counts $N_k(t) = \sum_c w_{kc}\,n_c(t)$ since `ts[0]`.
 
@@ -593,8 +599,11 @@ def counting_statistics(
     - `weights`: `(m, n_channels)` real weights (one row per counter; a 1-D array is one
       counter), in the order of `model.channels()`.
     - `order`: highest cumulant order $n \ge 1$.
-    - `rtol`, `atol`, `max_steps`, `method`: as for `evolve` (the error control covers the
-      moments as well).
+    - `rtol`, `atol`, `max_steps`, `method`: as for `evolve`.
+    - `error_control`: `"state"` (default): the step size is controlled on the state alone, as
+      in `evolve`, and the moments inherit its accuracy (their local errors are
+      $\lambda$-derivatives of those of the tilted evolution); `"all"`: on the moments too
+      (for the spin at J = 1000 about four times the steps, for 10-100 times smaller errors).
 
     **Returns:** a `CountingStatistics` (`mean`, `covariance`, `cumulants`; layout there).
 
@@ -605,6 +614,8 @@ def counting_statistics(
     order = _check_order(order)
     rtol = _check_positive("rtol", rtol)
     atol = _check_positive("atol", atol)
+    if error_control not in ("state", "all"):
+        raise ValueError(f"error_control must be 'state' or 'all', got {error_control!r}")
     if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
         raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
     d = model.dim
@@ -622,6 +633,7 @@ def counting_statistics(
         order=order,
         max_steps=int(max_steps),
         method=method,
+        error_control=error_control,
     )
     msgs = [
         "",
@@ -660,7 +672,8 @@ def heat_statistics(model: AbstractModel, rho0, ts, *, order: int = 2, **kwargs)
     **Arguments:**
     - `model`, `rho0`, `ts`: as for `evolve` (`rho0` is the state at `ts[0]`).
     - `order`: highest cumulant order (2: mean and covariance).
-    - `**kwargs`: `rtol`, `atol`, `max_steps`, `method` of `counting_statistics`.
+    - `**kwargs`: `rtol`, `atol`, `max_steps`, `method`, `error_control` of
+      `counting_statistics`.
 
     **Returns:** a `CountingStatistics` with `.mean` `(n_t, 2)` and `.covariance`
     `(n_t, 2, 2)` of $(Q_A, Q_M)$; `.cumulants[k-1]` `(n_t, 2, ..., 2)` for order $k$.
