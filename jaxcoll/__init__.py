@@ -3,6 +3,18 @@
 import importlib.metadata
 
 from . import _config  # noqa: F401
+from ._counting import (
+    CountingStatistics as CountingStatistics,
+    SteadyStatistics as SteadyStatistics,
+    counting_scgf as counting_scgf,
+    counting_statistics as counting_statistics,
+    gallavotti_cohen_residual as gallavotti_cohen_residual,
+    heat_statistics as heat_statistics,
+    heat_weights as heat_weights,
+    scgf as scgf,
+    steady_counting_statistics as steady_counting_statistics,
+    steady_heat_statistics as steady_heat_statistics,
+)
 from ._evolve import (
     EvolveError as EvolveError,
     EvolveResult as EvolveResult,

@@ -1,0 +1,146 @@
+"""Heat statistics of the spin against one `evolve` (issue "Heat one collision at a time").
+
+The spin of Fig. 2 in the population sector, J = 1000 (d = 2001), D = 4, A = 1, alpha = 1
+(omega_s = 1, delta = 4, T_a = 5, T_m = 1, gamma_tilde = 1), ground start, 1000 saves to
+t = 1.3 / Gamma~, rtol = 1e-8, atol = 1e-10: `heat_statistics` (cumulants of Q_A, Q_M to order
+1, 2, 3) against one `evolve` of the same populations (all observables, and energy only).
+Target: order 2 within 3x of one `evolve`.
+
+Accuracy from the outside: the spin is tightly coupled, so from the ground state
+Q_A = -(omega_a / omega_s) Delta E_S on every trajectory; the mean and variance of Q_A must equal
+those of the energy distribution of the populations at t = 1.3, here from SciPy `expm` of the
+birth-death generator written out in NumPy (`_reference.py`).
+
+    python benchmarks/bench_counting.py            # J = 1000
+    python benchmarks/bench_counting.py --quick    # J = 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.linalg
+from _reference import population_generator
+
+import jaxcoll
+
+T_FINAL, N_SAVE, RTOL, ATOL = 1.3, 1000, 1e-8, 1e-10
+PARAMS = dict(omega_s=1.0, delta=4.0, T_a=5.0, T_m=1.0, gamma_tilde=1.0)
+
+
+def best_of(f, n: int):
+    out = f()  # cold (compiles)
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        out = f()
+        times.append(time.perf_counter() - t0)
+    return out, min(times)
+
+
+def cold(f):
+    t0 = time.perf_counter()
+    f()
+    return time.perf_counter() - t0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+    J = 100 if args.quick else 1000
+    model = jaxcoll.SpinGas(J, **PARAMS)
+    d = model.dim
+    p0 = np.zeros(d)
+    p0[0] = 1.0
+    ts = np.linspace(0.0, T_FINAL, N_SAVE)
+    kw = dict(rtol=RTOL, atol=ATOL)
+
+    def ev_all():
+        r = jaxcoll.evolve(model, p0, ts, **kw)
+        return np.asarray(r.populations), np.asarray(r.energy), int(r.num_steps)
+
+    def ev_energy():
+        r = jaxcoll.evolve(model, p0, ts, observables=("energy",), observables_only=True, **kw)
+        return np.asarray(r.energy)
+
+    def heat(order):
+        def f():
+            r = jaxcoll.heat_statistics(model, p0, ts, order=order, **kw)
+            return np.asarray(r.mean), None if r.covariance is None else np.asarray(r.covariance)
+
+        return f
+
+    rows = []
+    t_cold = cold(ev_all)
+    (_, energy, steps), t_ev = best_of(ev_all, args.repeats)
+    rows.append(("evolve (all observables)", t_cold, t_ev))
+    t_cold = cold(ev_energy)
+    _, t_ev_e = best_of(ev_energy, args.repeats)
+    rows.append(("evolve (energy only)", t_cold, t_ev_e))
+    results = {}
+    for order in (1, 2, 3):
+        f = heat(order)
+        t_cold = cold(f)
+        out, t = best_of(f, args.repeats)
+        results[order] = out
+        rows.append((f"heat_statistics order {order}", t_cold, t))
+
+    # accuracy at t_final: Q_A = -(omega_a / omega_s) Delta E_S from a sharp start
+    ratio = -(PARAMS["omega_s"] + PARAMS["delta"]) / PARAMS["omega_s"]
+    gp, gm = (float(x) for x in model.rates())
+    L, _ = population_generator(gp, gm, J)
+    p_ref = scipy.linalg.expm(L * T_FINAL)[:, 0]
+    p_ref = p_ref / p_ref.sum()
+    x = PARAMS["omega_s"] * np.arange(d)  # Delta E_S from m = -J
+    mu = p_ref @ x
+    var = p_ref @ (x - mu) ** 2  # centred: Var << mu^2 near full inversion
+    mean, cov = results[2]
+    err_mean = float(abs(mean[-1, 0] - ratio * mu) / abs(ratio * mu))
+    err_var = float(abs(cov[-1, 0, 0] - ratio**2 * var) / (ratio**2 * var))
+    first_law = float(np.max(np.abs(mean.sum(axis=1) + (energy - energy[0]))))
+
+    print(f"J = {J} (d = {d}), {N_SAVE} saves to t = {T_FINAL}, evolve steps = {steps}")
+    print(f"{'what':<28} {'cold s':>9} {'warm s':>9} {'/ evolve':>9} {'/ evolve(E)':>11}")
+    for name, tc, tw in rows:
+        print(f"{name:<28} {tc:9.3f} {tw:9.4f} {tw / t_ev:9.2f} {tw / t_ev_e:11.2f}")
+    print(f"rel. error of <Q_A>(t_final) vs SciPy expm:  {err_mean:.2e}")
+    print(f"rel. error of Var Q_A(t_final) vs SciPy expm: {err_var:.2e}")
+    print(f"first law |Delta E_S + <Q_A> + <Q_M>|:        {first_law:.2e}")
+
+    out = {
+        "load": list(os.getloadavg()),
+        "J": J,
+        "n_save": N_SAVE,
+        "t_final": T_FINAL,
+        "rtol": RTOL,
+        "atol": ATOL,
+        "evolve_steps": steps,
+        "rows": [
+            {
+                "what": n,
+                "cold_s": tc,
+                "warm_s": tw,
+                "ratio_to_evolve": tw / t_ev,
+                "ratio_to_evolve_energy": tw / t_ev_e,
+            }
+            for n, tc, tw in rows
+        ],
+        "rel_err_mean_QA": err_mean,
+        "rel_err_var_QA": err_var,
+        "first_law": first_law,
+    }
+    res = Path(__file__).parent / "results"
+    res.mkdir(exist_ok=True)
+    name = "counting_quick.json" if args.quick else "counting.json"
+    (res / name).write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
