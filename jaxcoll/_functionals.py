@@ -52,7 +52,8 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
 from . import _config  # noqa: F401
-from ._evolve import _times_from_zero, evolve
+from ._evolve import _ergotropy_populations, _times_from_zero, evolve
+from ._expm import propagate
 from ._observables import ergotropy_populations
 from ._spin import SpinGas
 from ._validation import check_real
@@ -92,13 +93,23 @@ class _Options(eqx.Module):
 
 
 _MODES = ("reverse", "forward", "scaling")
+_METHODS = ("auto", "exponential", "lapack", "cyclic")
+# `method="auto"` propagates exactly (`_expm.py`) up to this many levels and integrates with the
+# adaptive Rosenbrock solver above (crossover measured in benchmarks/README.md, "Scans").
+_EXPONENTIAL_MAX_DIM = 64
+
+
+def _exponential(opts: _Options, d: int) -> bool:
+    return opts.method == "exponential" or (opts.method == "auto" and d <= _EXPONENTIAL_MAX_DIM)
 
 
 def _options(rtol, atol, max_steps, mode, checkpoints, method="auto") -> _Options:
     if mode not in _MODES:
         raise ValueError(f"mode must be 'reverse', 'forward' or 'scaling', got {mode!r}")
-    if method not in ("auto", "lapack", "cyclic"):
-        raise ValueError(f"method must be 'auto', 'lapack' or 'cyclic', got {method!r}")
+    if method not in _METHODS:
+        raise ValueError(
+            f"method must be 'auto', 'exponential', 'lapack' or 'cyclic', got {method!r}"
+        )
     return _Options(float(rtol), float(atol), int(max_steps), mode, checkpoints, method)
 
 
@@ -189,6 +200,18 @@ def _solve(model: SpinGas, ts: Float[Array, " n"], opts: _Options) -> Float[Arra
     # One output array: every functional then pulls back a dense cotangent through the same
     # compiled reverse pass, whichever of W and E it uses.
     return jnp.stack([res.ergotropy, res.energy])
+
+
+@eqx.filter_jit
+def _solve_exponential(model: SpinGas, ts: Float[Array, " n"], opts: _Options):
+    """`_solve` by exact propagation (uniformisation, `_expm.py`): no time steps; every mode's
+    derivative is the derivative of the exact flow (`propagate`'s `custom_jvp`)."""
+    p0 = jnp.zeros(model.dim, dtype=ts.dtype).at[0].set(1.0)
+    gp, gm = model.rates()
+    # the tail bound holds per interval: the errors of the n - 1 intervals add up
+    pops = propagate(gp, gm, ts, p0, opts.atol / max(ts.shape[0] - 1, 1))
+    eps = model.energies()
+    return jnp.stack([_ergotropy_populations(pops, eps), pops @ eps])
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
@@ -306,7 +329,12 @@ def _trajectory(params, ts, kw, opts):
         scalars.append(v)
     packed = jnp.stack(scalars)
     model = SpinGas(J, **{k: packed[i] for i, k in enumerate(names)})
-    we = _solve_scaling(model, grid, opts) if opts.mode == "scaling" else _solve(model, grid, opts)
+    if _exponential(opts, model.dim):
+        we = _solve_exponential(model, grid, opts)
+    elif opts.mode == "scaling":
+        we = _solve_scaling(model, grid, opts)
+    else:
+        we = _solve(model, grid, opts)
     return we[0, 1:], we[1, 1:]
 
 
