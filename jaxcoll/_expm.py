@@ -179,9 +179,10 @@ def _reduced(lam, dt):
     return jnp.where(x > _TINY, x, jnp.zeros_like(x))
 
 
-def _check_cost(ps, lam, ts):
+def _check_cost(lam, ts):
+    """`lam`, checked (before any product is taken) against the cost cap."""
     return eqx.error_if(
-        ps,
+        lam,
         lam * (ts[-1] - ts[0]) > _MAX_PRODUCTS,
         "the exponential path would take more than 2^24 tridiagonal products (rates x time "
         "too large): use method='cyclic' (the adaptive Rosenbrock solver) for such long times",
@@ -191,6 +192,7 @@ def _check_cost(ps, lam, ts):
 def _propagate(gp, gm, ts, p0, tol):
     c2 = jnp.asarray(ladder_squares(p0.shape[-1]), dtype=p0.dtype)
     lam, bands = _bands(gp, gm, c2)
+    lam = _check_cost(lam, ts)
     series = _series(float(tol))
 
     def one(p, dt):
@@ -198,7 +200,7 @@ def _propagate(gp, gm, ts, p0, tol):
         return p, p
 
     _, ps = jax.lax.scan(one, p0, jnp.diff(ts))
-    return _check_cost(jnp.concatenate([p0[None], ps], 0), lam, ts)
+    return jnp.concatenate([p0[None], ps], 0)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(4,))
@@ -229,6 +231,7 @@ def _propagate_jvp(tol, primals, tangents):
     dgp, dgm, dts, _ = tangents
     c2 = jnp.asarray(ladder_squares(p0.shape[-1]), dtype=p0.dtype)
     lam, bands = _bands(gp, gm, c2)
+    lam = _check_cost(lam, ts)
     # derivatives of Lambda and of the bands along Gamma_+ and along Gamma_- (direction axis 0)
     one = jnp.ones_like(gp)
     d_plus = jax.jvp(lambda a: _bands(a, gm, c2), (gp,), (one,))[1]
@@ -245,8 +248,29 @@ def _propagate_jvp(tol, primals, tangents):
 
     start = (p0, jnp.zeros((2, *p0.shape), p0.dtype))
     _, (ps, dps) = jax.lax.scan(step, start, jnp.diff(ts))
-    ps = _check_cost(jnp.concatenate([p0[None], ps], 0), lam, ts)
+    ps = jnp.concatenate([p0[None], ps], 0)
     dps = jnp.concatenate([start[1][None], dps], 0)  # (n, 2, d)
     rate = _generator_apply(gp, gm, c2, ps)  # dP(t_j)/dt_j = L P(t_j) = -dP(t_j)/dt_0
     dt = (dts - dts[0])[:, None]
     return ps, dps[:, 0] * dgp + dps[:, 1] * dgm + rate * dt
+
+
+# `method="auto"` (functionals, `ergotropy_curve`) takes this path up to this many levels in
+# float64, the adaptive Rosenbrock solver above (crossover: benchmarks/README.md, "Scans").
+AUTO_MAX_DIM = 64
+
+
+def chosen(method: str, d: int, dtype=None) -> bool:
+    """Whether `method` (`"exponential"`, or `"auto"` for a short ladder in float64) selects
+    this path for a ladder of `d` levels."""
+    if method == "exponential":
+        return True
+    double = jnp.dtype(dtype if dtype is not None else jnp.result_type(float)) == jnp.float64
+    return method == "auto" and d <= AUTO_MAX_DIM and double
+
+
+def from_ground(gp, gm, ts: Float[Array, " n"], d: int, tol: float) -> Float[Array, "n d"]:
+    """`propagate` from the ground state (level 0) at `ts[0]`, with the 1-norm error of every
+    row below `tol` (shared out over the intervals)."""
+    p0 = jnp.zeros(d, dtype=ts.dtype).at[0].set(1.0)
+    return propagate(gp, gm, ts, p0, float(tol) / max(ts.shape[0] - 1, 1))

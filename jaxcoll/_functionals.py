@@ -51,9 +51,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
-from . import _config  # noqa: F401
+from . import _config, _expm  # noqa: F401  (_config: float64 on import)
 from ._evolve import _ergotropy_populations, _times_from_zero, evolve
-from ._expm import propagate
 from ._observables import ergotropy_populations
 from ._spin import SpinGas
 from ._validation import check_real
@@ -94,13 +93,6 @@ class _Options(eqx.Module):
 
 _MODES = ("reverse", "forward", "scaling")
 _METHODS = ("auto", "exponential", "lapack", "cyclic")
-# `method="auto"` propagates exactly (`_expm.py`) up to this many levels and integrates with the
-# adaptive Rosenbrock solver above (crossover measured in benchmarks/README.md, "Scans").
-_EXPONENTIAL_MAX_DIM = 64
-
-
-def _exponential(opts: _Options, d: int) -> bool:
-    return opts.method == "exponential" or (opts.method == "auto" and d <= _EXPONENTIAL_MAX_DIM)
 
 
 def _options(rtol, atol, max_steps, mode, checkpoints, method="auto") -> _Options:
@@ -206,10 +198,7 @@ def _solve(model: SpinGas, ts: Float[Array, " n"], opts: _Options) -> Float[Arra
 def _solve_exponential(model: SpinGas, ts: Float[Array, " n"], opts: _Options):
     """`_solve` by exact propagation (uniformisation, `_expm.py`): no time steps; every mode's
     derivative is the derivative of the exact flow (`propagate`'s `custom_jvp`)."""
-    p0 = jnp.zeros(model.dim, dtype=ts.dtype).at[0].set(1.0)
-    gp, gm = model.rates()
-    # the tail bound holds per interval: the errors of the n - 1 intervals add up
-    pops = propagate(gp, gm, ts, p0, opts.atol / max(ts.shape[0] - 1, 1))
+    pops = _expm.from_ground(*model.rates(), ts, model.dim, opts.atol)
     eps = model.energies()
     return jnp.stack([_ergotropy_populations(pops, eps), pops @ eps])
 
@@ -329,7 +318,7 @@ def _trajectory(params, ts, kw, opts):
         scalars.append(v)
     packed = jnp.stack(scalars)
     model = SpinGas(J, **{k: packed[i] for i, k in enumerate(names)})
-    if _exponential(opts, model.dim):
+    if _expm.chosen(opts.method, model.dim):
         we = _solve_exponential(model, grid, opts)
     elif opts.mode == "scaling":
         we = _solve_scaling(model, grid, opts)
