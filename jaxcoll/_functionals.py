@@ -5,10 +5,11 @@ Each functional takes `params`, a dict of physical parameters of the spin model 
 keyword values for the ones held fixed: every parameter may go either way, e.g.
 `ergotropy_at({"T_m": 0.05, "delta": 0.4}, 3.0, J=20, T_a=3.0, density=0.01, coupling=1.0)`
 differentiates in $T_M$ and $\Delta$ only. The spin starts in its ground state at $t = 0$ and
-evolves under eq. (18); only the population sector is needed (the state stays diagonal), and it
-is integrated by `evolve`. Everything in `params` is a leaf that `jax.grad`, `jax.jacfwd` and
-`jax.vmap` see; with `density` and `coupling` the rate prefactor follows the motional
-temperature, $\tilde\Gamma \propto T_M^{-3/2}$ (eq. D4), so $\partial/\partial T_M$ includes it.
+evolves under eq. (18); only the population sector is needed (the state stays diagonal): it is
+propagated exactly for short ladders, integrated by `evolve` otherwise (`method`). Everything
+in `params` is a leaf that `jax.grad`, `jax.jacfwd` and `jax.vmap` see; with `density` and
+`coupling` the rate prefactor follows the motional temperature, $\tilde\Gamma \propto
+T_M^{-3/2}$ (eq. D4), so $\partial/\partial T_M$ includes it.
 
 Time is in the model's unit $\hbar/E_R$ (not $1/\tilde\Gamma$ as in `ergotropy_curve`).
 
@@ -28,6 +29,10 @@ Time is in the model's unit $\hbar/E_R$ (not $1/\tilde\Gamma$ as in `ergotropy_c
   About 2-3 solves for any number of parameters, works under `grad`, `jvp` and `vmap`, and
   compiles faster than the other two; it is the derivative of the exact flow to solver
   accuracy, where the other two are exact derivatives of the discrete solver.
+
+On the exact path (`method="exponential"`, the default for $d \le 64$; see `_expm.py`) the
+populations are propagated without time steps, and all three modes give the derivative of the
+exact flow (from forward-mode through the series, whatever the transform).
 
 `value_and_grad` picks the right transform for each mode. Tolerances tighter than about
 `rtol=1e-11` are not useful in reverse mode: the step-size control then runs on round-off and
@@ -343,8 +348,12 @@ _DOC_KW = """
       (`diffrax.ForwardMode`, differentiate with `jax.jvp`/`jax.jacfwd`) or `"scaling"`
       (one tangent and the scaling law of the flow; any transform).
     - `checkpoints`: checkpoint budget of the reverse mode (`None`: Diffrax's default).
-    - `method`: tridiagonal solves in `evolve`: `"auto"`, `"lapack"` or `"cyclic"` (cyclic
-      reduction vectorises better under `vmap`, e.g. in `scan`).
+    - `method`: `"exponential"` propagates the populations exactly (uniformisation, no time
+      steps: `atol` bounds their 1-norm error, `rtol` and `max_steps` do not apply; the cost
+      grows with rates times time); `"lapack"` or `"cyclic"` solve with the adaptive
+      Rosenbrock solver of `evolve` and that tridiagonal solver (cyclic reduction vectorises
+      better under `vmap`); `"auto"` (default) is `"exponential"` up to $d = 64$ levels in
+      float64, the adaptive solver with `evolve`'s choice of solver above.
 """
 
 
