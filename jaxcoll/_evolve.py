@@ -45,7 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Complex, Float, Int
 
-from . import _config, _sectors
+from . import _config, _expm, _sectors
 from ._observables import shannon_entropy
 from ._protocol import AbstractModel, Channels, Sectors, check_bohr_homogeneous, complex_dtype
 from ._rates import spin_rates
@@ -1214,7 +1214,10 @@ def ergotropy_curve(
       and $E_R/k_BT_M$.
     - `ts`: strictly increasing times $t_i \ge 0$ in units of $1/\tilde\Gamma$ (one or more;
       need not start at 0 nor be evenly spaced).
-    - `rtol`, `atol`, `max_steps`, `adjoint`, `dtype`, `method`: as for `evolve`.
+    - `rtol`, `atol`, `max_steps`, `adjoint`, `dtype`, `method`: as for `evolve`; and
+      `method="exponential"` propagates exactly instead (uniformisation, no time steps:
+      `atol` bounds the 1-norm error of the populations, the other settings do not apply).
+      `"auto"` takes it for $d \le 64$ in float64, the adaptive solver otherwise.
 
     **Returns:** shape `(n_t,)`. Jit-able, differentiable in `D`, `A`, `alpha`, and `vmap`s
     over them.
@@ -1222,6 +1225,11 @@ def ergotropy_curve(
     J = check_spin(J)
     grid = _times_from_zero(ts)
     d = int(round(2 * J)) + 1
+    if _expm.chosen(method, d, dtype):
+        if dtype is not None and jnp.dtype(dtype) != jnp.float64:
+            raise ValueError("method='exponential' computes in float64: use dtype=None")
+        w = _curve_exponential(D, A, alpha, grid, d=d, tol=_check_positive("atol", atol))
+        return jnp.where(grid[1:] > 0, w, jnp.zeros_like(w))
     model = _SpinLadder(J=J, D=D, A=A, alpha=alpha, m=np.arange(d, dtype=float) - J)
     p0 = np.zeros(d)
     p0[0] = 1.0
@@ -1247,3 +1255,10 @@ def ergotropy_curve(
     # At t = 0 exactly the ground state is passive: W = 0, not the round-off of a 1e-30 step.
     w = ys["ergotropy"][1:]
     return jnp.where(grid[1:] > 0, w, jnp.zeros_like(w))
+
+
+@functools.partial(jax.jit, static_argnames=("d", "tol"))
+def _curve_exponential(D, A, alpha, grid, *, d, tol):
+    """`ergotropy_curve` by exact propagation (`_expm.py`), without its first save point."""
+    pops = _expm.from_ground(*spin_rates(D, A, alpha), grid, d, tol)
+    return _ergotropy_populations(pops[1:], jnp.arange(d, dtype=grid.dtype) - (d - 1) / 2)

@@ -5,10 +5,11 @@ Each functional takes `params`, a dict of physical parameters of the spin model 
 keyword values for the ones held fixed: every parameter may go either way, e.g.
 `ergotropy_at({"T_m": 0.05, "delta": 0.4}, 3.0, J=20, T_a=3.0, density=0.01, coupling=1.0)`
 differentiates in $T_M$ and $\Delta$ only. The spin starts in its ground state at $t = 0$ and
-evolves under eq. (18); only the population sector is needed (the state stays diagonal), and it
-is integrated by `evolve`. Everything in `params` is a leaf that `jax.grad`, `jax.jacfwd` and
-`jax.vmap` see; with `density` and `coupling` the rate prefactor follows the motional
-temperature, $\tilde\Gamma \propto T_M^{-3/2}$ (eq. D4), so $\partial/\partial T_M$ includes it.
+evolves under eq. (18); only the population sector is needed (the state stays diagonal): it is
+propagated exactly for short ladders, integrated by `evolve` otherwise (`method`). Everything
+in `params` is a leaf that `jax.grad`, `jax.jacfwd` and `jax.vmap` see; with `density` and
+`coupling` the rate prefactor follows the motional temperature, $\tilde\Gamma \propto
+T_M^{-3/2}$ (eq. D4), so $\partial/\partial T_M$ includes it.
 
 Time is in the model's unit $\hbar/E_R$ (not $1/\tilde\Gamma$ as in `ergotropy_curve`).
 
@@ -28,6 +29,10 @@ Time is in the model's unit $\hbar/E_R$ (not $1/\tilde\Gamma$ as in `ergotropy_c
   About 2-3 solves for any number of parameters, works under `grad`, `jvp` and `vmap`, and
   compiles faster than the other two; it is the derivative of the exact flow to solver
   accuracy, where the other two are exact derivatives of the discrete solver.
+
+On the exact path (`method="exponential"`, the default for $d \le 64$; see `_expm.py`) the
+populations are propagated without time steps, and all three modes give the derivative of the
+exact flow (from forward-mode through the series, whatever the transform).
 
 `value_and_grad` picks the right transform for each mode. Tolerances tighter than about
 `rtol=1e-11` are not useful in reverse mode: the step-size control then runs on round-off and
@@ -51,8 +56,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
-from . import _config  # noqa: F401
-from ._evolve import _times_from_zero, evolve
+from . import _config, _expm  # noqa: F401  (_config: float64 on import)
+from ._evolve import _ergotropy_populations, _times_from_zero, evolve
 from ._observables import ergotropy_populations
 from ._spin import SpinGas
 from ._validation import check_real
@@ -92,13 +97,16 @@ class _Options(eqx.Module):
 
 
 _MODES = ("reverse", "forward", "scaling")
+_METHODS = ("auto", "exponential", "lapack", "cyclic")
 
 
 def _options(rtol, atol, max_steps, mode, checkpoints, method="auto") -> _Options:
     if mode not in _MODES:
         raise ValueError(f"mode must be 'reverse', 'forward' or 'scaling', got {mode!r}")
-    if method not in ("auto", "lapack", "cyclic"):
-        raise ValueError(f"method must be 'auto', 'lapack' or 'cyclic', got {method!r}")
+    if method not in _METHODS:
+        raise ValueError(
+            f"method must be 'auto', 'exponential', 'lapack' or 'cyclic', got {method!r}"
+        )
     return _Options(float(rtol), float(atol), int(max_steps), mode, checkpoints, method)
 
 
@@ -189,6 +197,15 @@ def _solve(model: SpinGas, ts: Float[Array, " n"], opts: _Options) -> Float[Arra
     # One output array: every functional then pulls back a dense cotangent through the same
     # compiled reverse pass, whichever of W and E it uses.
     return jnp.stack([res.ergotropy, res.energy])
+
+
+@eqx.filter_jit
+def _solve_exponential(model: SpinGas, ts: Float[Array, " n"], opts: _Options):
+    """`_solve` by exact propagation (uniformisation, `_expm.py`): no time steps; every mode's
+    derivative is the derivative of the exact flow (`propagate`'s `custom_jvp`)."""
+    pops = _expm.from_ground(*model.rates(), ts, model.dim, opts.atol)
+    eps = model.energies()
+    return jnp.stack([_ergotropy_populations(pops, eps), pops @ eps])
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
@@ -306,7 +323,12 @@ def _trajectory(params, ts, kw, opts):
         scalars.append(v)
     packed = jnp.stack(scalars)
     model = SpinGas(J, **{k: packed[i] for i, k in enumerate(names)})
-    we = _solve_scaling(model, grid, opts) if opts.mode == "scaling" else _solve(model, grid, opts)
+    if _expm.chosen(opts.method, model.dim):
+        we = _solve_exponential(model, grid, opts)
+    elif opts.mode == "scaling":
+        we = _solve_scaling(model, grid, opts)
+    else:
+        we = _solve(model, grid, opts)
     return we[0, 1:], we[1, 1:]
 
 
@@ -326,8 +348,12 @@ _DOC_KW = """
       (`diffrax.ForwardMode`, differentiate with `jax.jvp`/`jax.jacfwd`) or `"scaling"`
       (one tangent and the scaling law of the flow; any transform).
     - `checkpoints`: checkpoint budget of the reverse mode (`None`: Diffrax's default).
-    - `method`: tridiagonal solves in `evolve`: `"auto"`, `"lapack"` or `"cyclic"` (cyclic
-      reduction vectorises better under `vmap`, e.g. in `scan`).
+    - `method`: `"exponential"` propagates the populations exactly (uniformisation, no time
+      steps: `atol` bounds their 1-norm error, `rtol` and `max_steps` do not apply; the cost
+      grows with rates times time); `"lapack"` or `"cyclic"` solve with the adaptive
+      Rosenbrock solver of `evolve` and that tridiagonal solver (cyclic reduction vectorises
+      better under `vmap`); `"auto"` (default) is `"exponential"` up to $d = 64$ levels in
+      float64, the adaptive solver with `evolve`'s choice of solver above.
 """
 
 
