@@ -23,6 +23,7 @@ import importlib
 import io
 import os
 import re
+import sys
 import tomllib
 from pathlib import Path
 
@@ -107,6 +108,8 @@ def _cli_help() -> str:
         "scripts"
     ]["jaxcoll"]
     module, _, name = script.partition(":")
+    if str(ROOT) not in sys.path:  # document this source tree, installed or not
+        sys.path.insert(0, str(ROOT))
     main = getattr(importlib.import_module(module), name)
 
     def run(*argv: str) -> str:
