@@ -51,6 +51,12 @@ from ._profiles import (
     Yukawa as Yukawa,
     profile_integral as profile_integral,
 )
+from ._protocol import (
+    AbstractModel as AbstractModel,
+    Channels as Channels,
+    Sectors as Sectors,
+    SparseMatrix as SparseMatrix,
+)
 from ._rates import (
     effective_temperature as effective_temperature,
     gamma_tilde_from as gamma_tilde_from,
@@ -67,6 +73,11 @@ from ._states import (
     spin_coherent_state as spin_coherent_state,
     thermal_populations as thermal_populations,
     thermal_state as thermal_state,
+)
+from ._trajectories import (
+    TrajectoryResult as TrajectoryResult,
+    collision_trajectories as collision_trajectories,
+    entropy_production as entropy_production,
 )
 from ._validity import (
     Criterion as Criterion,

@@ -36,9 +36,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Complex, Float, Int
 
-from . import _config
-from ._model import CollisionalModel
-from ._observables import energy_operator, shannon_entropy
+from . import _config, _sectors
+from ._observables import shannon_entropy
+from ._protocol import AbstractModel, Channels, Sectors, check_bohr_homogeneous, complex_dtype
 from ._rates import spin_rates
 from ._solver import (
     AbstractStructuredOperator,
@@ -47,7 +47,6 @@ from ._solver import (
     Rosenbrock,
     TridiagonalOperator,
 )
-from ._spin import SpinGas, from_bands, to_bands
 from ._states import validate_state
 from ._validation import check_spin, is_concrete
 
@@ -95,12 +94,12 @@ class EvolveResult(eqx.Module):
 # --- the problems: operator, initial state, observables, states out ------------------------------
 
 
-class _SpinLadder(eqx.Module):
+class _SpinLadder(AbstractModel):
     """The spin population sector in the units of Fig. 2: rates `spin_rates(D, A, alpha)`
-    (time in $1/\\tilde\\Gamma$), energies $m$ in units of $\\omega_S$.
+    (time in $1/\tilde\\Gamma$), energies $m$ in units of $\\omega_S$.
 
     `m` is an array leaf rather than a constant so that XLA does not fold work on it (a sort
-    of $2\\times 10^6$ constants would take minutes to compile).
+    of $2\times 10^6$ constants would take minutes to compile).
     """
 
     J: float = eqx.field(static=True)
@@ -113,12 +112,36 @@ class _SpinLadder(eqx.Module):
     def dim(self) -> int:
         return int(round(2 * self.J)) + 1
 
-    @property
-    def omega_s(self):
-        return jnp.ones((), dtype=self.m.dtype)
-
     def energies(self):
         return self.m
+
+    def channels(self) -> Channels:
+        gp, gm = spin_rates(self.D, self.A, self.alpha)
+        d = self.dim
+        i = np.arange(d - 1)
+        c = jnp.sqrt((self.J - self.m[:-1]) * (self.J + self.m[:-1] + 1.0))
+        one = jnp.ones((), dtype=self.m.dtype)
+        return Channels(
+            bohr=jnp.stack([one, -one]),
+            ancilla=jnp.zeros(2),
+            rates=jnp.stack([gp, gm]),
+            channel=np.repeat([0, 1], d - 1),
+            row=np.concatenate([i + 1, i]),
+            col=np.concatenate([i, i + 1]),
+            value=jnp.concatenate([c, c]).astype(jnp.result_type(complex)),
+            dim=d,
+        )
+
+    def is_real(self) -> bool:
+        return True
+
+    def population_sectors(self) -> Sectors:
+        d = self.dim
+        diag = np.arange(d) * (d + 1)
+        return Sectors(d, np.zeros(0, dtype=np.int64), (diag,), layout=diag[None])
+
+    def chain_generators(self, sectors):
+        return tuple(x[None] for x in self.population_generator())
 
     def population_generator(self):
         gp, gm = spin_rates(self.D, self.A, self.alpha)
@@ -378,122 +401,129 @@ OBSERVABLES = ("energy", "ergotropy", "entropy", "heat_current")
 class _Problem(eqx.Module):
     r"""Everything the solve needs: the operator, the initial state and the save functions.
 
-    `kind` is `"spin-pop"` (state `(d, 1)`), `"spin-full"` (coherence bands folded into
-    chains, `(n_chains, d, 2)`, real and imaginary parts, rotating frame; see `_fold_maps`),
-    `"dense-pop"` (`(d,)`) or `"dense-full"` (the `d*d` real coordinates of a Hermitian
-    matrix); `op.pack`/`op.unpack` convert to the solver's layout.
+    The state is the model's kept sector blocks (see `_sectors.Plan`) in the frame rotating
+    with $h_S$: the chain rows (real and imaginary parts, or the real part alone for a
+    population start of a real generator) and the dense groups (real form) are integrated by
+    `op`; the 1 x 1 blocks evolve in closed form (`lam`, `x1`). `kind` is `"populations"` or
+    `"density"`.
 
-    `e_ops` holds the expectation operators in the form the state is read in: their
-    diagonals `(n, d)` for populations, $A^\top$ `(n, d, d)` for dense states, and for the
-    spin bands the folded coefficients of $\rho_{i,i+q}$ and of its conjugate, `(2, n,
-    n_chains, d)`, so that $\mathrm{tr}(A\rho) = \sum_{i,q} [A_{i+q,i}\rho_{i,i+q} +
-    A_{i,i+q}\overline{\rho_{i,i+q}}]$ (the second term for $q > 0$).
+    `e_ops` holds the expectation operators as weights on the kept elements and their
+    conjugates, `(2, n, n_kept)`, so that
+    $\mathrm{tr}(A\rho) = \sum_f [A_{ji}\rho_{ij} + A_{ij}\overline{\rho_{ij}}\,\mathrm{mirror}_f]$.
     """
 
     op: AbstractStructuredOperator
     y0: Array
     model: eqx.Module
-    energies: Array  # levels in basis order
-    e_asc: Array  # levels sorted ascending
-    ascending: Array  # whether basis order is ascending in energy (else descending)
-    heat_weights: Array  # L^T energies on the population sector: dE/dt = w . P
+    energies: Array  # levels of the working basis
+    order: Array  # argsort of the levels (ascending)
+    freq: Array  # Bohr frequency e_i - e_j of every kept element
+    lam: Array  # closed-form rates of the 1 x 1 blocks
+    x1: Array  # their initial values
     e_ops: Array | None
+    plan: _sectors.Plan = eqx.field(static=True)
     kind: str = eqx.field(static=True)
-    e_chains: tuple | None = eqx.field(static=True, default=None)
+    rhs: int = eqx.field(static=True)  # right-hand sides per chain entry (1 or 2)
+    sizes: tuple = eqx.field(static=True)  # packed sizes of the operator's pieces
+    shapes: tuple = eqx.field(static=True)  # natural shapes of the pieces
     which: tuple = eqx.field(static=True, default=OBSERVABLES)
 
+    def _values(self, y, singles):
+        """Kept elements (rotating frame), complex `(n_kept,)`, from the solver state `y`."""
+        plan = self.plan
+        parts = [singles]
+        pieces = _split_pieces(self.op, y, self.sizes, self.shapes)
+        k = 0
+        if plan.layout is not None:
+            z = pieces[0]
+            z = jax.lax.complex(z[..., 0], z[..., 1]) if self.rhs == 2 else z[..., 0]
+            parts.append(z.reshape(-1)[plan.chain_valid].astype(singles.dtype))
+            k = 1
+        for g, blocks in enumerate(plan.groups):
+            s = blocks.shape[1]
+            z = pieces[k + g]
+            parts.append(jax.lax.complex(z[:, :s], z[:, s:]).reshape(-1))
+        return jnp.concatenate(parts)
+
+    def kept_lab(self, t, t0, y):
+        tau = (t - t0).astype(self.freq.dtype)
+        x1 = self.x1 * jnp.exp(self.lam * tau.astype(self.lam.dtype))
+        x = self._values(y, x1)
+        phase = -self.freq * tau
+        return x * jax.lax.complex(jnp.cos(phase), jnp.sin(phase))
+
+    def populations_of(self, x):
+        p = jnp.real(x[self.plan.diag_pos])
+        return jnp.zeros(self.plan.d, dtype=p.dtype).at[self.plan.diag_level].set(p)
+
     def state(self, t, t0, y):
-        """The state reported at time `t` (lab frame) from the solver's state `y`: populations
-        `(d,)` or a density matrix `(d, d)`."""
-        y = self.op.unpack(y)
-        if self.kind == "spin-pop":
-            return y[:, 0]
-        if self.kind == "dense-pop":
-            return y
-        if self.kind == "spin-full":
-            return from_bands(_unfold(self._lab_chains(t, t0, y), _fold_maps(self.model.dim)))
-        d = self.model.dim
-        return _unpack(y.reshape(d, d))
+        """The state reported at time `t` (lab frame): populations `(d,)` or a density matrix
+        `(d, d)` in the model's basis."""
+        x = self.kept_lab(t, t0, y)
+        if self.kind == "populations":
+            return self.populations_of(x)
+        plan, d = self.plan, self.plan.d
+        kept = plan.kept
+        i, j = np.divmod(kept[plan.mirror], d)
+        rho = jnp.zeros(d * d, dtype=x.dtype).at[kept].set(x)
+        rho = rho.at[j * d + i].set(jnp.conj(x[plan.mirror])).reshape(d, d)
+        return self.model.from_working(rho)
 
-    def _lab_chains(self, t, t0, y, which=None):
-        r"""Folded coherence bands in the lab frame, $\rho_{i,i+q}(t)$, `(n_chains, d)`; only
-        the chains `which` (a static index tuple) when given."""
-        q = _fold_maps(self.model.dim)[0]
-        if which is not None:
-            y, q = y[np.asarray(which)], q[np.asarray(which)]
-        chains = jax.lax.complex(y[..., 0], y[..., 1])
-        q = jnp.asarray(q, dtype=y.dtype)
-        omega = jnp.asarray(self.model.omega_s).astype(y.dtype)
-        phase = omega * q * (t - t0).astype(y.dtype)
-        return chains * jax.lax.complex(jnp.cos(phase), jnp.sin(phase))
-
-    def expectations(self, t, t0, y):
-        r"""$\mathrm{tr}(A_k\rho(t))$ for the operators in `e_ops`, straight from the solver
-        state `y` (no density matrix is formed for the spin bands)."""
-        if self.kind == "spin-full":
-            # Only the chains the operators touch (static): XLA then evaluates the dense
-            # output on those alone (J_z needs band 0, J_+ band 1).
-            z = self._lab_chains(t, t0, self.op.unpack(y), self.e_chains)
-            e_up, e_lo = self.e_ops[0], self.e_ops[1]
-            return jnp.sum(e_up * z + e_lo * jnp.conj(z), axis=(-2, -1))
-        state = self.state(t, t0, y)
-        if self.kind in ("spin-pop", "dense-pop"):
-            return self.e_ops @ state.astype(self.e_ops.dtype)
-        return jnp.sum(self.e_ops * state, axis=(-2, -1))
+    def heat(self, t, t0, y):
+        r"""$\mathrm{tr}(h_S\,\mathcal C\rho) = \sum_i e_i\,\dot\rho_{ii}$ (the forward shift
+        does not change the energy)."""
+        tau = (t - t0).astype(self.freq.dtype)
+        x1 = self.x1 * jnp.exp(self.lam * tau.astype(self.lam.dtype))
+        dx = self._values(self.op.mv(y), self.lam * x1)
+        dp = jnp.real(dx[self.plan.diag_pos])
+        return jnp.sum(self.energies[self.plan.diag_level].astype(dp.dtype) * dp)
 
     def saved(self, t, t0, y, observables_only: bool):
         """What the solve keeps at a save point: the state (or, with `observables_only`,
         the observables in `which`) and the expectations of `e_ops`."""
         out = {}
+        x = None
         if not observables_only:
             out["state"] = self.state(t, t0, y)
-        elif self.kind == "spin-full" and not {"ergotropy", "entropy"} & set(self.which):
-            # Energy and heat current need band 0 only (chain 0, the populations).
-            p = self.op.unpack(y)[0, :, 0]
-            out.update(self.observables(p, populations=True))
         elif self.which:
-            out.update(self.observables(self.state(t, t0, y)))
+            if self.kind == "density" and not {"ergotropy", "entropy"} & set(self.which):
+                # energy needs the populations alone
+                x = self.kept_lab(t, t0, y)
+                out.update(self.observables(self.populations_of(x), populations=True))
+            else:
+                out.update(self.observables(self.state(t, t0, y)))
+        if "heat_current" in self.which:
+            out["heat_current"] = self.heat(t, t0, y)
         if self.e_ops is not None:
-            out["expect"] = self.expectations(t, t0, y)
+            x = self.kept_lab(t, t0, y) if x is None else x
+            wa, wb = self.e_ops[0], self.e_ops[1]
+            out["expect"] = wa @ x + wb @ jnp.conj(x)
         return out
 
     def observables(self, state, populations: bool = False):
-        """The observables in `which` (energy, ergotropy, entropy, heat current) of one
-        reported state (`populations=True`: of its populations, which must then suffice)."""
+        """The observables in `which` except the heat current (energy, ergotropy, entropy)
+        of one reported state (`populations=True`: of its populations, which then suffice)."""
         rdtype = jnp.real(state).dtype
         eps = self.energies.astype(rdtype)
-        e_asc = self.e_asc.astype(rdtype)
+        e_asc = eps[self.order]
         out = {}
-        if self.kind in ("spin-pop", "dense-pop") or populations:
+        if self.kind == "populations" or populations:
             p = state
             energy = jnp.sum(eps * p)
             if "ergotropy" in self.which:
-                q = jnp.where(self.ascending, p, jnp.flip(p))  # in ascending level order
-                out["ergotropy"] = _ergotropy_populations(q, e_asc)
+                out["ergotropy"] = _ergotropy_populations(p[self.order], e_asc)
             if "entropy" in self.which:
                 out["entropy"] = shannon_entropy(p)
-            if "heat_current" in self.which:
-                out["heat_current"] = jnp.sum(self.heat_weights.astype(rdtype) * p)
         else:
-            if self.kind == "spin-full":
-                p = jnp.real(jnp.diagonal(state))
-                energy = jnp.sum(eps * p)
-                if "heat_current" in self.which:
-                    out["heat_current"] = jnp.sum(self.heat_weights.astype(rdtype) * p)
-            else:
-                energy = energy_operator(state, self.model.h_s.astype(state.dtype))
-                if "heat_current" in self.which:
-                    h_s_dtype = self.model.h_s.dtype
-                    heat = self.model.heat_current(state.astype(h_s_dtype))
-                    out["heat_current"] = heat.astype(rdtype)
+            w = self.model.to_working(state)
+            energy = jnp.sum(eps * jnp.real(jnp.diagonal(w)))
             # One eigendecomposition of rho gives both the passive energy
-            # sum_k r_k^desc e_k^asc (general ergotropy) and the von Neumann entropy; the
-            # levels e^asc are known (spin: omega_s m; general model: eigh of h_s).
+            # sum_k r_k^desc e_k^asc (general ergotropy) and the von Neumann entropy.
             if "ergotropy" in self.which or "entropy" in self.which:
                 r = _spectrum(state)
                 if "ergotropy" in self.which:
-                    w = energy - _passive_energy(r, e_asc)
-                    out["ergotropy"] = jnp.where(w > 0, w, jnp.zeros_like(w))
+                    wg = energy - _passive_energy(r, e_asc)
+                    out["ergotropy"] = jnp.where(wg > 0, wg, jnp.zeros_like(wg))
                 if "entropy" in self.which:
                     out["entropy"] = shannon_entropy(r)  # -sum r ln r of the spectrum
         if "energy" in self.which:
@@ -501,122 +531,139 @@ class _Problem(eqx.Module):
         return out
 
 
-def _build(
-    model, rho0, kind: str, dtype, method: str, which: tuple, e_ops, e_chains=None
-) -> _Problem:
+def _split_pieces(op, y, sizes, shapes):
+    """The natural-layout pieces of a flat solver state."""
+    parts = op.parts if isinstance(op, _sectors.SumOperator) else (op,)
+    out, k = [], 0
+    for part, n, shape in zip(parts, sizes, shapes, strict=True):
+        piece = y[k : k + n] if len(parts) > 1 else y
+        out.append(part.unpack(piece).reshape(shape))
+        k += n
+    return out
+
+
+def _build(model, rho0, kind: str, dtype, method: str, which: tuple, e_ops) -> _Problem:
     """Set up the problem for `model` (inside the jit), in float64, then cast to `dtype`."""
-    problem = _build64(model, rho0, kind, method)
-    if e_ops is not None and problem.kind == "spin-full":
-        e_chains = e_chains if e_chains is not None else tuple(range(model.dim // 2 + 1))
-        problem = dataclasses.replace(problem, e_chains=e_chains)
-    problem = dataclasses.replace(problem, which=which, e_ops=_expectation_form(problem, e_ops))
+    problem = _build64(model, rho0, kind, method, e_ops)
+    problem = dataclasses.replace(problem, which=which)
     if dtype is None:
         return problem
-    cast = lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x
-    ccast = lambda x: None if x is None else x.astype(jnp.result_type(dtype, jnp.complex64))
+    cdtype = complex_dtype(dtype)
+
+    def cast(x):
+        if not eqx.is_inexact_array(x):
+            return x
+        return x.astype(cdtype if jnp.iscomplexobj(x) else dtype)
+
     return eqx.tree_at(
-        lambda p: (p.op, p.y0, p.energies, p.e_asc, p.heat_weights, p.e_ops),
+        lambda p: (p.op, p.y0, p.energies, p.freq, p.lam, p.x1, p.e_ops),
         problem,
-        (
-            problem.op.astype(dtype),
-            cast(problem.y0),
-            cast(problem.energies),
-            cast(problem.e_asc),
-            cast(problem.heat_weights),
-            ccast(problem.e_ops),
+        tuple(
+            jax.tree_util.tree_map(cast, x)
+            for x in (
+                problem.op,
+                problem.y0,
+                problem.energies,
+                problem.freq,
+                problem.lam,
+                problem.x1,
+                problem.e_ops,
+            )
         ),
         is_leaf=lambda x: x is None,
     )
 
 
-def _expectation_form(problem: _Problem, e_ops):
-    """`e_ops` `(n, d, d)` (in the basis of the states) in the form `_Problem.expectations`
-    reads them (see `_Problem`)."""
-    if e_ops is None:
-        return None
-    if problem.kind == "dense-pop":  # populations live in the energy eigenbasis of h_s
-        U = problem.model.eigenbasis.astype(e_ops.dtype)
-        return jnp.real(jnp.einsum("ji,njk,ki->ni", jnp.conj(U), e_ops, U)).astype(e_ops.dtype)
-    if problem.kind == "spin-pop":
-        return jnp.diagonal(e_ops, axis1=-2, axis2=-1)
-    if problem.kind == "dense-full":
-        return jnp.swapaxes(e_ops, -1, -2)
-    maps = _fold_maps(problem.model.dim)
-    up = _fold(to_bands(jnp.swapaxes(e_ops, -1, -2)), maps)  # A[i+q, i]
-    lo = _fold(to_bands(e_ops).at[..., 0, :].set(0), maps)  # A[i, i+q], q > 0
-    idx = np.asarray(problem.e_chains)
-    return jnp.stack([up[:, idx], lo[:, idx]])
+def _plan(model, kind: str):
+    sectors = model.population_sectors() if kind == "populations" else model.sectors()
+    ch = model.channels()
+    real = bool(model.is_real())
+    fast = real and sectors.layout is not None and model.chain_generators(sectors) is not None
+    plan = _sectors.plan_for(sectors, real, ch.pattern, model.h_eff_entries().pattern, fast)
+    return plan, ch, fast, sectors
 
 
-def _band_support(e_ops, d: int):
-    """The chains of the folded layout on which concrete `e_ops` have non-zero entries (a
-    static tuple), or `None` (all) for traced operators."""
-    if e_ops is None or not is_concrete(e_ops):
-        return None
-    a = np.abs(np.asarray(e_ops)).sum(axis=0)
-    q = np.abs(np.arange(d)[:, None] - np.arange(d)[None, :])
-    bands = np.unique(q[a > 0])
-    chains = np.unique(np.where(bands <= d // 2, bands, d - bands))
-    return tuple(int(c) for c in chains) if len(chains) else (0,)
-
-
-def _build64(model, rho0, kind: str, method: str) -> _Problem:
-    if isinstance(model, CollisionalModel):
-        eps = model.energies  # eigh: ascending
-        if kind == "populations":
-            G = model.population_generator()
-            return _Problem(
-                op=DenseOperator(G),
-                y0=rho0,
-                model=model,
-                energies=eps,
-                e_asc=eps,
-                ascending=jnp.asarray(True),
-                heat_weights=G.T @ eps,
-                e_ops=None,
-                kind="dense-pop",
-            )
-        d = model.dim
-        L_real = _real_superoperator(model.superoperator(), d)
-        return _Problem(
-            op=DenseOperator(L_real),
-            y0=_pack(rho0).reshape(d * d),
-            model=model,
-            energies=eps,
-            e_asc=eps,
-            ascending=jnp.asarray(True),
-            heat_weights=jnp.zeros_like(eps),
-            e_ops=None,
-            kind="dense-full",
-        )
+def _build64(model, rho0, kind: str, method: str, e_ops) -> _Problem:
+    plan, ch, fast, sectors = _plan(model, kind)
     eps = model.energies()
-    omega = jnp.asarray(model.omega_s)
-    e_asc = jnp.where(omega >= 0, eps, jnp.flip(eps))  # levels omega_s * m, no sort needed
-    if kind == "populations":
-        lo, di, up = model.population_generator()
-        op = _spin_operator(lo, di, up, method)
-        y0 = rho0[:, None]
-        spin_kind = "spin-pop"
+    d = model.dim
+    cdtype = jnp.result_type(complex)
+    if fast:
+        lam = jnp.zeros(plan.n_singles, dtype=cdtype)
+        tri = model.chain_generators(sectors)
+        mats = []
     else:
-        lo, di, up = model.band_generators()
-        maps = _fold_maps(model.dim)
-        op = _spin_operator(_fold(lo, maps), _fold(di, maps), _fold(up, maps), method)
-        chains = _fold(to_bands(rho0), maps)
-        y0 = jnp.stack([jnp.real(chains), jnp.imag(chains)], axis=-1)
-        spin_kind = "spin-full"
-    if spin_kind == "spin-full":
-        lo, di, up = lo[0], di[0], up[0]  # band 0 is the population sector
-    heat = _tridiagonal_rmatvec(lo, di, up, eps)
+        buf = _sectors.coefficients(plan, ch, model.h_eff_entries())
+        lam, tri, mats = _sectors.split_buffer(plan, buf)
+        if tri is not None:
+            tri = tuple(jnp.real(x) for x in tri)
+    # initial values of the kept elements
+    if kind == "populations":
+        x0 = jnp.zeros(len(plan.kept), dtype=cdtype)
+        x0 = x0.at[plan.diag_pos].set(rho0[plan.diag_level].astype(cdtype))
+        rhs = 1 if tri is not None else 2
+    else:
+        w = model.to_working(rho0.astype(cdtype))
+        x0 = w.reshape(-1)[plan.kept]
+        rhs = 2
+    n1, nc = plan.n_singles, plan.n_chain
+    parts, pieces = [], []
+    if tri is not None:
+        lo, di, up = tri
+        if lo.shape[0] == 1:
+            lo, di, up = lo[0], di[0], up[0]
+        parts.append(_spin_operator(lo, di, up, method))
+        z = jnp.zeros(plan.layout.size, dtype=cdtype).at[plan.chain_valid].set(x0[n1 : n1 + nc])
+        z = z.reshape(di.shape)
+        piece = (
+            jnp.stack([jnp.real(z), jnp.imag(z)], axis=-1) if rhs == 2 else jnp.real(z)[..., None]
+        )
+        pieces.append(piece)
+    k = n1 + nc
+    for M, blocks in zip(mats, plan.groups, strict=True):
+        nb, s = blocks.shape
+        parts.append(_sectors.BatchedDenseOperator(_sectors.realify(M)))
+        z = x0[k : k + nb * s].reshape(nb, s)
+        pieces.append(jnp.concatenate([jnp.real(z), jnp.imag(z)], axis=-1))
+        k += nb * s
+    if not parts:  # every block in closed form: a trivial operator keeps diffrax happy
+        parts.append(DenseOperator(jnp.zeros((1, 1))))
+        pieces.append(jnp.zeros(1))
+    packed = [op.pack(x) for op, x in zip(parts, pieces, strict=True)]
+    op = (
+        parts[0]
+        if len(parts) == 1
+        else _sectors.SumOperator(tuple(parts), tuple(x.size for x in packed))
+    )
+    y0 = packed[0] if len(packed) == 1 else jnp.concatenate([x.reshape(-1) for x in packed])
+    ki, kj = np.divmod(plan.kept, d)
+    e_w = None
+    if e_ops is not None:
+        A = model.to_working(e_ops.astype(cdtype)).reshape(e_ops.shape[0], d * d)
+        At = jnp.swapaxes(model.to_working(e_ops.astype(cdtype)), -1, -2).reshape(-1, d * d)
+        wa = At[:, plan.kept]
+        wb = A[:, plan.kept] * jnp.asarray(plan.mirror.astype(np.float64)).astype(cdtype)
+        if kind == "populations":
+            diag = np.zeros(len(plan.kept), dtype=bool)
+            diag[plan.diag_pos] = True
+            wa = jnp.where(jnp.asarray(diag), wa, jnp.zeros_like(wa))
+            wb = jnp.zeros_like(wb)
+        e_w = jnp.stack([wa, wb])
     return _Problem(
         op=op,
-        y0=op.pack(y0),
+        y0=y0,
         model=model,
         energies=eps,
-        e_asc=e_asc,
-        ascending=omega >= 0,
-        heat_weights=heat,
-        e_ops=None,
-        kind=spin_kind,
+        order=jnp.argsort(eps),
+        freq=(eps[ki] - eps[kj]),
+        lam=lam,
+        x1=x0[:n1],
+        e_ops=e_w,
+        plan=plan,
+        kind=kind,
+        rhs=rhs,
+        sizes=tuple(x.size for x in packed),
+        shapes=tuple(x.shape for x in pieces),
     )
 
 
@@ -650,9 +697,8 @@ def _solve_traced(
     method,
     observables,
     e_ops=None,
-    e_chains=None,
 ):
-    problem = _build(model, rho0, kind, dtype, method, observables, e_ops, e_chains)
+    problem = _build(model, rho0, kind, dtype, method, observables, e_ops)
     t0 = ts[0]
 
     def save(t, y, args):
@@ -886,7 +932,6 @@ def _run(
         method=method,
         observables=observables,
         e_ops=e_ops,
-        e_chains=_band_support(e_ops, model.dim) if kind == "density" else None,
     )
     messages = _messages(max_steps, rtol, atol)
     if is_concrete(code):
@@ -902,7 +947,7 @@ def _run(
 
 
 def evolve(
-    model: SpinGas | CollisionalModel,
+    model: AbstractModel,
     rho0,
     ts,
     *,
@@ -968,11 +1013,14 @@ def evolve(
 
     Works under `jit`, `vmap` and `grad` with respect to the model's float parameters.
     """
-    if not isinstance(model, SpinGas | CollisionalModel):
+    if not isinstance(model, AbstractModel):
         raise TypeError(
-            f"model must be a SpinGas or a CollisionalModel, got {type(model).__name__}"
+            f"model must be a jaxcoll model (an AbstractModel such as SpinGas or "
+            f"CollisionalModel), got {type(model).__name__}"
         )
     d = model.dim
+    if is_concrete(model):
+        check_bohr_homogeneous(model.channels(), model.energies())
     rho0 = validate_state(rho0, d, "rho0")
     kind = "populations" if rho0.ndim == 1 else "density"
     ts = _check_ts(ts)

@@ -143,7 +143,7 @@ def _general_population_budget(model: CollisionalModel, p, ts):
         rates.append(p @ o)
         steady.append(J)
         if k == 0:  # Phi_S = h_S: the system energy itself
-            cums.append((p - p[0]) @ model.energies)
+            cums.append((p - p[0]) @ model.energies())
             continue
         b = o - J
         phi = jnp.linalg.solve(A, b)
@@ -247,7 +247,7 @@ def energy_budget(model, result_or_states, ts=None, *, ergotropy_values=None) ->
             rates, cums, steady, resid = _general_density_budget(
                 model, states.astype(model.h_s.dtype), ts
             )
-        energies = model.energies
+        energies = model.energies()
         width = (energies[-1] - energies[0]) + (
             model.ancilla_energies[-1] - model.ancilla_energies[0]
         )

@@ -21,6 +21,7 @@ model is built; temperatures and rate scales stay differentiable pytree leaves.
 
 from __future__ import annotations
 
+import numbers
 from typing import NamedTuple
 
 import equinox as eqx
@@ -37,25 +38,42 @@ from ._profiles import (
     check_drift,
     check_profile,
 )
+from ._protocol import (
+    AbstractModel,
+    Channels,
+    SparseMatrix,
+    StaticArrays,
+    complex_dtype,
+    empty_sparse,
+)
 from ._rates import gamma_tilde_from, uses_closed_form
 from ._validation import check_rate_scale, check_real
 
 _FLOAT = jnp.result_type(float)  # float64 unless x64 is switched off
 
 
-def _hermitian_matrix(name: str, x, shape: tuple[int, int] | None) -> np.ndarray:
-    """Concrete Hermitian matrix check; returns the exactly Hermitian part as complex128."""
+def _concrete(name: str, x):
     if isinstance(x, jax.core.Tracer):
         raise TypeError(
             f"{name} fixes the channel structure of the model and must be a concrete array, "
             "not a traced value; build the model outside jit/vmap/grad or close over it"
         )
+
+
+def _numeric(name: str, a):
+    if a.dtype == bool or a.dtype.kind not in "iufc":
+        raise TypeError(f"{name} must be a numeric array, got dtype {a.dtype}")
+    return a
+
+
+def _hermitian_matrix(name: str, x, shape: tuple[int, int] | None) -> np.ndarray:
+    """Concrete Hermitian matrix check; returns the exactly Hermitian part as complex128."""
+    _concrete(name, x)
     try:
         a = np.asarray(x)
     except Exception as err:  # pragma: no cover - exotic inputs
         raise TypeError(f"{name} must be a numeric array, got {type(x).__name__}") from err
-    if a.dtype == bool or a.dtype.kind not in "iufc":
-        raise TypeError(f"{name} must be a numeric array, got dtype {a.dtype}")
+    _numeric(name, a)
     if shape is None:
         if a.ndim != 2 or a.shape[0] != a.shape[1] or a.shape[0] < 1:
             raise ValueError(f"{name} must be a square (n, n) matrix, got shape {a.shape}")
@@ -69,6 +87,99 @@ def _hermitian_matrix(name: str, x, shape: tuple[int, int] | None) -> np.ndarray
     if err > 1e-10 * scale:
         raise ValueError(f"{name} must be Hermitian, got max |{name} - {name}^H| = {err:.3g}")
     return 0.5 * (a + a.conj().T)
+
+
+def _sparse_hermitian(name: str, s, shape: tuple[int, int] | None):
+    """A SciPy sparse matrix checked like `_hermitian_matrix`; returns CSR complex128."""
+    import scipy.sparse as sp
+
+    s = sp.csr_matrix(s, dtype=np.complex128)
+    if shape is None:
+        if s.shape[0] != s.shape[1] or s.shape[0] < 1:
+            raise ValueError(f"{name} must be a square (n, n) matrix, got shape {s.shape}")
+    elif s.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {s.shape}")
+    if not np.all(np.isfinite(s.data)):
+        raise ValueError(f"{name} must be finite, got non-finite entries")
+    scale = max(1.0, float(np.max(np.abs(s.data), initial=0.0)))
+    diff = s - s.conj().T
+    err = float(np.max(np.abs(diff.data), initial=0.0))
+    if err > 1e-10 * scale:
+        raise ValueError(f"{name} must be Hermitian, got max |{name} - {name}^H| = {err:.3g}")
+    return ((s + s.conj().T) * 0.5).tocsr()
+
+
+def _system_hamiltonian(h_s):
+    """`(levels, U, dense)`: a diagonal `h_s` (1-D, or a matrix without off-diagonal entries)
+    keeps its order (`U = None`); otherwise `eigh` (levels ascending)."""
+    import scipy.sparse as sp
+
+    _concrete("h_s", h_s)
+    if sp.issparse(h_s):
+        s = _sparse_hermitian("h_s", h_s, None)
+        off = s - sp.diags(s.diagonal())
+        if off.count_nonzero() == 0:
+            return np.real(s.diagonal()).astype(float), None, None
+        hs = s.toarray()
+    else:
+        a = np.asarray(h_s)
+        _numeric("h_s", a)
+        if a.ndim == 1:
+            if a.shape[0] < 1:
+                raise ValueError(
+                    f"h_s must be a square (n, n) matrix or its diagonal, got {a.shape}"
+                )
+            if np.iscomplexobj(a) and np.any(np.imag(a) != 0):
+                raise ValueError("h_s given as a diagonal must be real (Hermitian)")
+            e = np.real(a).astype(float)
+            if not np.all(np.isfinite(e)):
+                raise ValueError("h_s must be finite, got non-finite entries")
+            return e, None, None
+        hs = _hermitian_matrix("h_s", a, None)
+        if np.count_nonzero(hs - np.diag(np.diag(hs))) == 0:
+            return np.real(np.diag(hs)).astype(float), None, hs
+    e, U = np.linalg.eigh(hs)
+    return e, U, hs
+
+
+def _coupling(v, d: int, k: int):
+    """`v` (dense `(d*k, d*k)`, SciPy sparse, or terms `[(S_i, A_i)]`) as CSR complex128 and,
+    when given dense, the dense matrix."""
+    import scipy.sparse as sp
+
+    _concrete("v", v)
+    if isinstance(v, list | tuple) and not (
+        len(v) > 0 and isinstance(v[0], numbers.Number | np.generic)
+    ):
+        if len(v) == 0:
+            raise ValueError("v given as terms [(S_i, A_i)] must hold at least one term")
+        total = None
+        for n, term in enumerate(v):
+            if not (isinstance(term, list | tuple) and len(term) == 2):
+                raise TypeError(f"v[{n}] must be a pair (S, A) of system and ancilla operators")
+            S, A = term
+            _concrete("v", S)
+            S = sp.csr_matrix(S, dtype=np.complex128) if sp.issparse(S) else np.asarray(S)
+            if not sp.issparse(S):
+                _numeric("v", S)
+                S = sp.csr_matrix(S.astype(np.complex128))
+            A = np.asarray(A)
+            _numeric("v", A)
+            if S.shape != (d, d):
+                raise ValueError(
+                    f"v[{n}]: the system factor must have shape ({d}, {d}), got {S.shape}"
+                )
+            if A.shape != (k, k):
+                raise ValueError(
+                    f"v[{n}]: the ancilla factor must have shape ({k}, {k}), got {A.shape}"
+                )
+            t = sp.kron(S, sp.csr_matrix(A.astype(np.complex128)), format="csr")
+            total = t if total is None else total + t
+        return _sparse_hermitian("v", total, (d * k, d * k)), None
+    if sp.issparse(v):
+        return _sparse_hermitian("v", v, (d * k, d * k)), None
+    vv = _hermitian_matrix("v", v, (d * k, d * k))
+    return sp.csr_matrix(vv), vv
 
 
 def _cluster(values: np.ndarray, atol: float) -> tuple[np.ndarray, np.ndarray]:
@@ -114,7 +225,7 @@ class EnergyFlows(NamedTuple):
         return jnp.sum(self.system), jnp.sum(self.ancilla), jnp.sum(self.motion)
 
 
-class CollisionalModel(eqx.Module):
+class CollisionalModel(AbstractModel):
     r"""A $d$-level system in a dilute gas of particles with a $k$-level ancilla, eq. (6)-(7).
 
     $$\dot\rho = -i[h_S + h_{\rm eff}, \rho] + \mathcal C\rho, \qquad
@@ -166,21 +277,23 @@ class CollisionalModel(eqx.Module):
     gamma_tilde: Float[Array, ""] | None
     density: Float[Array, ""] | None
     coupling: Float[Array, ""] | None
-    h_s: Complex[Array, "d d"]
+    levels: Float[Array, " d"]
     h_a: Complex[Array, "k k"]
-    v: Complex[Array, "dk dk"]
-    energies: Float[Array, " d"]
-    eigenbasis: Complex[Array, "d d"]
     ancilla_energies: Float[Array, " k"]
     channel_bohr: Float[Array, " n"]
     channel_ancilla: Float[Array, " n"]
     channel_source: Int[Array, " n"]
     channel_target: Int[Array, " n"]
-    _ops: Complex[Array, "n d d"]
-    _ops_eig: Complex[Array, "n d d"]
-    _forward: Complex[Array, "k d d"]
+    _U: Complex[Array, "d d"] | None
+    _h_s_dense: Complex[Array, "d d"] | None
+    _v_dense: Complex[Array, "dk dk"] | None
+    _values: Complex[Array, " m"]
+    _forward: Complex[Array, "k mf"]
     profile: InteractionProfile
     drift: Float[Array, ""] | None
+    _pattern: StaticArrays = eqx.field(static=True)  # channel, row, col (working basis)
+    _forward_pattern: StaticArrays = eqx.field(static=True)  # row, col
+    _real: bool = eqx.field(static=True)
     bohr_tol: float = eqx.field(static=True)
     degenerate: bool = eqx.field(static=True)
 
@@ -200,11 +313,11 @@ class CollisionalModel(eqx.Module):
         drift=None,
         bohr_tol: float = 1e-9,
     ):
-        hs = _hermitian_matrix("h_s", h_s, None)
-        d = hs.shape[0]
+        e, U, hs_dense = _system_hamiltonian(h_s)
+        d = e.shape[0]
         ha = _hermitian_matrix("h_a", h_a, None)
         k = ha.shape[0]
-        vv = _hermitian_matrix("v", v, (d * k, d * k))
+        v_csr, v_dense = _coupling(v, d, k)
         if not (isinstance(bohr_tol, int | float) and np.isfinite(bohr_tol) and bohr_tol >= 0):
             raise ValueError(f"bohr_tol must be a finite number >= 0, got {bohr_tol!r}")
         self.bohr_tol = float(bohr_tol)
@@ -220,67 +333,163 @@ class CollisionalModel(eqx.Module):
         w = check_drift(drift)
         self.drift = None if w is None else jnp.asarray(w, dtype=_FLOAT)
 
-        e, U = np.linalg.eigh(hs)
         eps, W = np.linalg.eigh(ha)
-        # v in the product eigenbasis, v4[i, k, j, l] = <e_i, eps_k| v |e_j, eps_l>; exactly
+        # v in the product eigenbasis, entries <e_i, eps_k| v |e_j, eps_l> (COO); exactly
         # Hermitian so that the channel (E, k, l) is the adjoint of (-E, l, k) to the last bit.
-        X = np.kron(U, W)
-        vp = X.conj().T @ vv @ X
-        vp = 0.5 * (vp + vp.conj().T)
-        v4 = vp.reshape(d, k, d, k)
+        import scipy.sparse as sp
+
+        if U is None:
+            X = sp.kron(sp.identity(d, dtype=np.complex128, format="csr"), sp.csr_matrix(W))
+            vp = (X.conj().T @ v_csr @ X).tocsr()
+            vp = ((vp + vp.conj().T) * 0.5).tocoo()
+        else:
+            Xd = np.kron(U, W)
+            vpd = Xd.conj().T @ v_csr.toarray() @ Xd
+            vp = sp.coo_matrix(0.5 * (vpd + vpd.conj().T))
+        rows, cols, vals = vp.row.astype(np.int64), vp.col.astype(np.int64), vp.data
+        vmax = float(np.max(np.abs(vals), initial=0.0))
+        keep = np.abs(vals) > 32 * np.finfo(float).eps * vmax
+        rows, cols, vals = rows[keep], cols[keep], vals[keep]
+        i, kk = np.divmod(rows, k)
+        j, ll = np.divmod(cols, k)
 
         # Levels and Bohr frequencies equal within the tolerance are grouped; the floor covers
         # the rounding of eigh on (nearly) degenerate spectra.
-        width = float(e[-1] - e[0])
+        width = float(np.max(e) - np.min(e))
         atol = max(self.bohr_tol * width, 64 * np.finfo(float).eps * float(np.max(np.abs(e))))
         level_id, level_rep = _cluster(e, atol)
         ec = level_rep[level_id]
         self.degenerate = bool(len(level_rep) < d)
-        bohr_id, bohr_rep = _cluster(ec[:, None] - ec[None, :], atol)
-        n_bohr = len(bohr_rep)
 
-        # Channel (g, k, l) holds sum_{(i, j) in Bohr group g} v_ij^kl |i><j| (energy eigenbasis);
-        # only channels with a non-negligible matrix element are built.
-        v4t = np.transpose(v4, (1, 3, 0, 2))  # [k, l, i, j]
-        flat_id = bohr_id.ravel()
-        order = np.argsort(flat_id, kind="stable")
-        starts = np.searchsorted(flat_id[order], np.arange(n_bohr))
-        absv = np.abs(v4t.reshape(k, k, d * d))[:, :, order]
-        size = np.maximum.reduceat(absv, starts, axis=2)  # [k, l, g]
-        cut = 32 * np.finfo(float).eps * float(np.max(np.abs(vp)))
-        k_idx, l_idx, g_idx = np.nonzero(size > cut)
-        if len(g_idx) == 0:  # v = 0: one empty channel keeps every shape non-empty
-            k_idx, l_idx, g_idx = np.zeros((3, 1), dtype=int)
-        ops = v4t[k_idx, l_idx] * (bohr_id[None] == g_idx[:, None, None])
+        # Channel (g, k, l) holds sum_{(i, j) in Bohr group g} v_ij^kl |i><j| (working basis);
+        # only channels with a non-negligible matrix element exist.
+        if len(vals):
+            bohr_id, bohr_rep = _cluster(ec[i] - ec[j], atol)
+        else:
+            bohr_id, bohr_rep = np.zeros(0, dtype=np.int64), np.zeros(1)
+        n_g = len(bohr_rep)
+        key = (kk * k + ll) * n_g + bohr_id
+        uniq, chan = np.unique(key, return_inverse=True)
+        if len(uniq) == 0:  # v = 0: one empty channel keeps every shape non-empty
+            uniq = np.zeros(1, dtype=np.int64)
+        kl, g_idx = np.divmod(uniq, n_g)
+        k_idx, l_idx = np.divmod(kl, k)
+        order = np.lexsort((i, j, chan))  # by channel, then column, then row
+        self._pattern = StaticArrays(
+            channel=chan[order].astype(np.int64), row=i[order], col=j[order]
+        )
+        self._values = jnp.asarray(vals[order])
+        self._real = bool(np.all(np.imag(vals) == 0))
 
-        # Secular part of <eps_k| v |eps_k> (blocks of equal system energy), eq. (B24).
-        same_level = (level_id[:, None] == level_id[None, :]).astype(float)
-        forward = np.stack([v4[:, q, :, q] * same_level for q in range(k)])
+        # Secular part of <eps_q| v |eps_q> (entries of equal system level), eq. (B24).
+        fsel = (kk == ll) & (level_id[i] == level_id[j])
+        fi, fj, fq = i[fsel], j[fsel], kk[fsel]
+        fkey, finv = np.unique(fi * d + fj, return_inverse=True)
+        forward = np.zeros((k, len(fkey)), dtype=np.complex128)
+        np.add.at(forward, (fq, finv), vals[fsel])
+        fr, fc = np.divmod(fkey, d)
+        self._forward_pattern = StaticArrays(row=fr, col=fc)
+        self._forward = jnp.asarray(forward)
 
-        self.h_s = jnp.asarray(hs)
+        self.levels = jnp.asarray(e)
+        self._U = None if U is None else jnp.asarray(U.astype(np.complex128))
+        self._h_s_dense = None if hs_dense is None else jnp.asarray(hs_dense)
+        self._v_dense = None if v_dense is None else jnp.asarray(v_dense)
         self.h_a = jnp.asarray(ha)
-        self.v = jnp.asarray(vv)
-        self.energies = jnp.asarray(e)
-        self.eigenbasis = jnp.asarray(U)
         self.ancilla_energies = jnp.asarray(eps)
         self.channel_bohr = jnp.asarray(bohr_rep[g_idx])
         self.channel_ancilla = jnp.asarray(eps[k_idx] - eps[l_idx])
         self.channel_source = jnp.asarray(l_idx)
         self.channel_target = jnp.asarray(k_idx)
-        self._ops_eig = jnp.asarray(ops)
-        self._ops = jnp.asarray(U @ ops @ U.conj().T)
-        self._forward = jnp.asarray(U @ forward @ U.conj().T)
 
     # --- sizes and parameters ----------------------------------------------------------------
     @property
     def dim(self) -> int:
         """System dimension $d$."""
-        return self.h_s.shape[0]
+        return self.levels.shape[0]
 
     @property
     def n_channels(self) -> int:
         """Number of jump operators $L_{\\mathcal E}^{kl}$ kept (identically zero ones dropped)."""
-        return self._ops.shape[0]
+        return self.channel_bohr.shape[0]
+
+    def energies(self):
+        """Levels of the working basis: ascending (`eigh`) for a non-diagonal `h_s`, in the
+        given order for a diagonal one."""
+        return self.levels
+
+    @property
+    def eigenbasis(self):
+        """`(d, d)` unitary whose columns are the working basis in the basis of `h_s`
+        (the identity for a diagonal `h_s`; dense, small models only)."""
+        if self._U is None:
+            return jnp.eye(self.dim, dtype=jnp.result_type(complex))
+        return self._U
+
+    @property
+    def h_s(self):
+        """The system Hamiltonian as a dense `(d, d)` matrix (small models only)."""
+        if self._h_s_dense is not None:
+            return self._h_s_dense
+        if self._U is None:
+            return jnp.diag(self.levels).astype(jnp.result_type(complex))
+        return (self._U * self.levels) @ self._U.conj().T
+
+    @property
+    def v(self):
+        """The coupling as a dense `(d*k, d*k)` matrix (small models only)."""
+        if self._v_dense is not None:
+            return self._v_dense
+        d, k = self.dim, self.h_a.shape[0]
+        p = self._pattern
+        W = np.linalg.eigh(np.asarray(self.h_a))[1]
+        kk = np.asarray(self.channel_target)[p.channel]
+        ll = np.asarray(self.channel_source)[p.channel]
+        vp = np.zeros((d * k, d * k), dtype=np.complex128)
+        np.add.at(vp, (p.row * k + kk, p.col * k + ll), np.asarray(self._values))
+        X = np.kron(np.asarray(self.eigenbasis), W)
+        return jnp.asarray(X @ vp @ X.conj().T)
+
+    def to_working(self, rho):
+        """`(..., d, d)` from the basis of `h_s` to the working (energy) basis."""
+        if self._U is None:
+            return rho
+        U = self._U.astype(complex_dtype(rho.dtype))
+        return jnp.conj(U).T @ rho @ U
+
+    def from_working(self, rho):
+        """Inverse of `to_working`."""
+        if self._U is None:
+            return rho
+        U = self._U.astype(complex_dtype(rho.dtype))
+        return U @ rho @ jnp.conj(U).T
+
+    def is_real(self) -> bool:
+        return self._real and self.density is None
+
+    def channels(self) -> Channels:
+        """The channels in the working basis (see `AbstractModel`)."""
+        p = self._pattern
+        return Channels(
+            self.channel_bohr,
+            self.channel_ancilla,
+            self.channel_rates(),
+            p.channel,
+            p.row,
+            p.col,
+            self._values,
+            self.dim,
+        )
+
+    def h_eff_entries(self) -> SparseMatrix:
+        """$h_{\\rm eff}$ as COO entries in the working basis (none with `gamma_tilde` only)."""
+        p = self._forward_pattern
+        if self.density is None or len(p.row) == 0:
+            return empty_sparse(self.dim)
+        volume = self.profile.fourier(jnp.zeros((), dtype=_FLOAT))  # (2 pi)^(3/2): Gaussian
+        pref = volume * self.density * self.coupling * self.E_R
+        w = (pref * self.ancilla_populations()).astype(self._forward.dtype)
+        return SparseMatrix(p.row, p.col, w @ self._forward, self.dim)
 
     @property
     def alpha(self):
@@ -324,10 +533,23 @@ class CollisionalModel(eqx.Module):
         log_w = log_p[self.channel_source] + log_i
         return self.rate_scale() * jnp.exp(log_w)
 
+    def _ops_working(self):
+        """Dense $A_c$ in the working basis, `(n, d, d)` (small models only)."""
+        p = self._pattern
+        d = self.dim
+        out = jnp.zeros((self.n_channels, d, d), dtype=self._values.dtype)
+        return out.at[p.channel, p.row, p.col].add(self._values)
+
+    @property
+    def _ops(self):
+        """Dense $A_c$ in the basis of `h_s`, `(n, d, d)` (small models only)."""
+        return self.from_working(self._ops_working())
+
     @eqx.filter_jit
     def channel_operators(self):
-        """The jump operators $L_{\\mathcal E}^{kl}$ of eq. (7), shape `(n_channels, d, d)`."""
-        r = jnp.sqrt(self.channel_rates()).astype(self._ops.dtype)
+        """The jump operators $L_{\\mathcal E}^{kl}$ of eq. (7), `(n_channels, d, d)`, in the
+        basis of `h_s` (dense: small models only)."""
+        r = jnp.sqrt(self.channel_rates()).astype(self._values.dtype)
         return r[:, None, None] * self._ops
 
     @eqx.filter_jit
@@ -340,13 +562,9 @@ class CollisionalModel(eqx.Module):
         mean field $n\int d^3x\,V$, independent of a drift); it commutes with $h_S$. Zero
         when the model was given `gamma_tilde` only (then $n$ and $V_0$ are not separately
         known), and zero for the spin model, whose $v$ has no ancilla-diagonal part.
+        Dense `(d, d)` in the basis of `h_s`.
         """
-        if self.density is None:
-            return jnp.zeros_like(self.h_s)
-        volume = self.profile.fourier(jnp.zeros((), dtype=_FLOAT))  # (2 pi)^(3/2): Gaussian
-        pref = volume * self.density * self.coupling * self.E_R
-        w = (pref * self.ancilla_populations()).astype(self._forward.dtype)
-        return jnp.einsum("q,qij->ij", w, self._forward)
+        return self.from_working(self.h_eff_entries().dense().astype(jnp.result_type(complex)))
 
     # --- generators --------------------------------------------------------------------------
     def _check_rho(self, rho, batch: bool = True):
@@ -355,7 +573,7 @@ class CollisionalModel(eqx.Module):
         if rho.ndim < 2 or rho.shape[-2:] != (d, d) or (not batch and rho.ndim != 2):
             shape = f"(..., {d}, {d})" if batch else f"({d}, {d})"
             raise ValueError(f"rho must have shape {shape}, got {rho.shape}")
-        return rho.astype(self._ops.dtype)
+        return rho.astype(self._values.dtype)
 
     @eqx.filter_jit
     def dissipator(self, rho):
@@ -395,7 +613,7 @@ class CollisionalModel(eqx.Module):
         `lindbladian(rho).reshape(-1) == superoperator() @ rho.reshape(-1)`.
         """
         d = self.dim
-        r = self.channel_rates().astype(self._ops.dtype)
+        r = self.channel_rates().astype(self._values.dtype)
         A = self._ops
         eye = jnp.eye(d, dtype=A.dtype)
         H = self.h_s + self.h_eff()
@@ -447,7 +665,9 @@ class CollisionalModel(eqx.Module):
         """
         self._require_nondegenerate("rate_matrix")
         r = self.channel_rates()
-        R = jnp.einsum("c,cij->ij", r, jnp.abs(self._ops_eig) ** 2)
+        p = self._pattern
+        w = r[p.channel] * jnp.abs(self._values) ** 2
+        R = jnp.zeros((self.dim, self.dim), dtype=w.dtype).at[p.row, p.col].add(w)
         return R * (1.0 - jnp.eye(self.dim))
 
     @eqx.filter_jit

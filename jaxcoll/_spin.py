@@ -7,6 +7,8 @@ and O(d) on the population sector, d = 2J + 1.
 
 from __future__ import annotations
 
+import functools
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -15,8 +17,14 @@ from jaxtyping import Array, Float
 
 from . import _config  # noqa: F401
 from ._profiles import InteractionProfile, check_drift, check_profile
+from ._protocol import AbstractModel, Channels, Sectors
 from ._rates import _rates_for, effective_temperature, gamma_tilde_from
 from ._validation import check_rate_scale, check_real, check_spin
+
+
+def _leaf(x):
+    """A parameter as a float array leaf (so that new values do not recompile), or `None`."""
+    return None if x is None else jnp.asarray(x, dtype=jnp.result_type(float))
 
 
 def _shift_down(x):
@@ -29,7 +37,7 @@ def _shift_up(x):
     return jnp.pad(x[..., 1:, 1:], [(0, 0)] * (x.ndim - 2) + [(0, 1), (0, 1)])
 
 
-class SpinGas(eqx.Module):
+class SpinGas(AbstractModel):
     r"""Spin $J$ in a gas of two-level particles, eq. (17)-(19) of the paper.
 
     $$\dot\rho = -i\omega_S[J_z, \rho] + \Gamma_+\mathcal D[J_+]\rho + \Gamma_-\mathcal D[J_-]\rho,
@@ -53,7 +61,12 @@ class SpinGas(eqx.Module):
       kinetic energy is $w^2E_R$. Default `None`: the gas at rest. A drift breaks detailed
       balance at $T_A = T_M$ (the streaming gas is not an equilibrium reservoir).
 
-    Floats are pytree leaves: `jit`, `vmap` and `grad` see them; `J` is static.
+    The parameters are float array leaves (Python numbers are converted): `jit`, `vmap` and
+    `grad` see them, and new values do not recompile; `J` is static.
+
+    In the protocol of `AbstractModel` the working basis is the basis order ($m = -J..J$),
+    the channels are $J_+$ (Bohr frequency $\omega_S$, ancilla change $-\omega_A$, rate
+    $\Gamma_+$) and $J_-$, and the sectors are the coherence bands $\rho_{i,i+q}$.
     """
 
     J: float = eqx.field(static=True)
@@ -84,16 +97,15 @@ class SpinGas(eqx.Module):
         drift=None,
     ):
         self.J = check_spin(J)
-        self.omega_s = check_real("omega_s", omega_s)
-        self.delta = check_real("delta", delta)
-        self.T_a = check_real("T_a", T_a, positive=True)
-        self.T_m = check_real("T_m", T_m, positive=True)
-        self.E_R = check_real("E_R", E_R, positive=True)
-        self.gamma_tilde, self.density, self.coupling = check_rate_scale(
-            gamma_tilde, density, coupling
-        )
+        self.omega_s = _leaf(check_real("omega_s", omega_s))
+        self.delta = _leaf(check_real("delta", delta))
+        self.T_a = _leaf(check_real("T_a", T_a, positive=True))
+        self.T_m = _leaf(check_real("T_m", T_m, positive=True))
+        self.E_R = _leaf(check_real("E_R", E_R, positive=True))
+        gt, dens, coup = check_rate_scale(gamma_tilde, density, coupling)
+        self.gamma_tilde, self.density, self.coupling = _leaf(gt), _leaf(dens), _leaf(coup)
         self.profile = check_profile(profile)
-        self.drift = check_drift(drift)
+        self.drift = _leaf(check_drift(drift))
 
     # --- parameters -------------------------------------------------------------------------
     @property
@@ -203,6 +215,50 @@ class SpinGas(eqx.Module):
         diag = -(gp * jnp.concatenate([c2, z]) + gm * jnp.concatenate([z, c2]))
         return lower, diag, upper
 
+    def channels(self) -> Channels:
+        """$J_+$ and $J_-$ as the two channels of `AbstractModel` (COO entries)."""
+        gp, gm = self.rates()
+        d = self.dim
+        i = np.arange(d - 1)
+        c = self.ladder()
+        w_s, w_a = jnp.asarray(self.omega_s), jnp.asarray(self.omega_a)
+        return Channels(
+            bohr=jnp.stack([w_s, -w_s]),
+            ancilla=jnp.stack([-w_a, w_a]),
+            rates=jnp.stack([gp, gm]),
+            channel=np.repeat([0, 1], d - 1),
+            row=np.concatenate([i + 1, i]),
+            col=np.concatenate([i, i + 1]),
+            value=jnp.concatenate([c, c]).astype(jnp.result_type(complex)),
+            dim=d,
+        )
+
+    def is_real(self) -> bool:
+        return True
+
+    def sectors(self) -> Sectors:
+        """The coherence bands $\rho_{i,i+q}$, $q = 0..d-1$, packed two per row as in
+        `evolve` (band $q$ followed by band $d - q$)."""
+        return _band_sectors(self.dim)
+
+    def population_sectors(self) -> Sectors:
+        """Band 0 alone: the populations, a birth-death chain."""
+        d = self.dim
+        diag = np.arange(d) * (d + 1)
+        return Sectors(d, np.zeros(0, dtype=np.int64), (diag,), layout=diag[None])
+
+    def chain_generators(self, sectors: Sectors):
+        """Real tridiagonal generators of the rows of `sectors.layout` (rotating frame),
+        straight from the ladder coefficients (see `band_generators`)."""
+        d = self.dim
+        if sectors.layout is not None and sectors.layout.shape[0] == 1:
+            return tuple(x[None] for x in self.population_generator())
+        from ._evolve import _fold, _fold_maps
+
+        lo, di, up = self.band_generators()
+        maps = _fold_maps(d)
+        return _fold(lo, maps), _fold(di, maps), _fold(up, maps)
+
     def band_generators(self):
         r"""Real tridiagonal generators of the coherence bands in the frame rotating with $h_S$.
 
@@ -266,3 +322,13 @@ def from_bands(bands):
     upper = bands[..., np.maximum(j - i, 0), np.minimum(i, j)]
     lower = jnp.conj(bands[..., np.maximum(i - j, 0), np.minimum(i, j)])
     return jnp.where(jnp.asarray(j >= i), upper, lower)
+
+
+@functools.lru_cache(maxsize=8)
+def _band_sectors(d: int) -> Sectors:
+    from ._evolve import _fold_maps
+
+    q, p, valid = _fold_maps(d)[:3]
+    layout = np.where(valid, p * d + p + q, -1)
+    bands = tuple(np.arange(d - q) * (d + 1) + q for q in range(d))
+    return Sectors(d, np.zeros(0, dtype=np.int64), bands, layout=layout)

@@ -129,7 +129,7 @@ def test_flows_from_evolve_populations_vs_expm():
     b = energy_budget(model, res)
     np.testing.assert_allclose(b.ts, TS)
     assert np.max(np.abs(np.asarray(b.first_law_residual()))) < 1e-12
-    e = np.asarray(model.energies)
+    e = np.asarray(model.energies())
     P = np.stack([sla.expm(M * t) @ p0 for t in TS])
     np.testing.assert_allclose(b.system, (P - p0) @ e, atol=1e-8)
     # jump-rate functionals on the population sector: eigenbasis projectors through energy_flows
@@ -151,7 +151,7 @@ def test_flows_from_evolve_populations_vs_expm():
 
 def test_equilibrium_gas_has_no_steady_flows():
     model = qutrit_model(T_a=0.8, T_m=0.8, seed=2)
-    p_ss = np.asarray(jaxcoll.thermal_populations(model.energies, jnp.asarray(1.0 / 0.8)))
+    p_ss = np.asarray(jaxcoll.thermal_populations(model.energies(), jnp.asarray(1.0 / 0.8)))
     b = energy_budget(model, np.stack([p_ss, p_ss]), np.array([0.0, 1.0]))
     np.testing.assert_allclose(b.steady_rates, 0.0, atol=1e-13)
     np.testing.assert_allclose(b.ancilla_rate, 0.0, atol=1e-13)

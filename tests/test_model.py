@@ -284,7 +284,7 @@ def test_local_detailed_balance_and_rate_matrix(seed, d, k, T, T_a, E_R):
     S_eig = Uq.conj().T @ S @ Uq
     diag = np.arange(d) * (d + 1)
     np.testing.assert_allclose(S_eig[np.ix_(diag, diag)].real, M, atol=1e-12 * np.max(np.abs(M)))
-    np.testing.assert_allclose(np.asarray(neq.energies), e, atol=1e-13)
+    np.testing.assert_allclose(np.asarray(neq.energies()), e, atol=1e-13)
 
 
 def test_degenerate_rate_matrix_raises():

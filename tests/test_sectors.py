@@ -1,0 +1,221 @@
+"""Evolution on Bohr sectors against SciPy expm of the dense superoperator built in NumPy from
+the channel list (`jaxcoll._protocol.dense_superoperator`, not from the sectors), the model
+protocol for a user's own model, and the spin written as a CollisionalModel against SpinGas."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.linalg as sla
+import scipy.sparse as sp
+
+import jaxcoll
+from jaxcoll._protocol import dense_superoperator
+
+
+def _rand_rho(rng, d):
+    z = rng.normal(size=(d, d)) + 1j * rng.normal(size=(d, d))
+    rho = z @ z.conj().T
+    return rho / np.trace(rho).real
+
+
+def _random_model(seed, d, k, spectrum, **kw):
+    rng = np.random.default_rng(seed)
+    m = np.arange(d) - (d - 1) / 2
+    if spectrum == "random":
+        h = rng.normal(size=(d, d)) + 1j * rng.normal(size=(d, d))
+        hs = h + h.conj().T
+    elif spectrum == "equidistant":
+        hs = np.diag(0.8 * m)
+    elif spectrum == "repeated":
+        lev = np.sort(rng.integers(0, 3, size=d)) * 0.7
+        q, _ = np.linalg.qr(rng.normal(size=(d, d)) + 1j * rng.normal(size=(d, d)))
+        hs = q @ np.diag(lev) @ q.conj().T
+    else:  # the folded ladder of the benchmark
+        hs = np.diag(m + 0.05 * m**2) if d < 5 else np.diag((m + 2) + 0.5 * (m + 2) ** 2)
+    ha = np.diag(np.sort(rng.uniform(0, 2, size=k)))
+    v = rng.normal(size=(d * k, d * k)) + 1j * rng.normal(size=(d * k, d * k))
+    return jaxcoll.CollisionalModel(hs, ha, v + v.conj().T, T_a=1.3, T_m=0.8, **kw), rng
+
+
+CASES = [
+    (0, 2, 2, "random", False),
+    (1, 5, 3, "random", True),
+    (2, 6, 2, "equidistant", False),
+    (3, 7, 3, "repeated", True),
+    (4, 8, 2, "folded", False),
+    (5, 4, 4, "equidistant", True),
+    (6, 3, 2, "repeated", False),
+    (7, 5, 2, "folded", True),
+]
+
+
+@pytest.mark.parametrize("seed, d, k, spectrum, shift", CASES)
+def test_sector_evolution_equals_expm(seed, d, k, spectrum, shift):
+    kw = dict(density=0.05, coupling=0.9) if shift else dict(gamma_tilde=0.7)
+    model, rng = _random_model(seed, d, k, spectrum, **kw)
+    rho = _rand_rho(rng, d)
+    ts = np.array([0.0, 0.3, 1.1, 2.0])
+    res = jaxcoll.evolve(model, rho, ts, rtol=1e-12, atol=1e-14)
+    # reference in the working basis, from the channel list
+    U = np.asarray(model.eigenbasis)
+    S = dense_superoperator(model)
+    w0 = (U.conj().T @ rho @ U).reshape(-1)
+    ref = np.stack([U @ (sla.expm(S * t) @ w0).reshape(d, d) @ U.conj().T for t in ts])
+    assert np.max(np.abs(np.asarray(res.states) - ref)) < 1e-10
+    # and the model's own dense superoperator (basis of h_s) agrees with the channel list
+    S2 = np.asarray(model.superoperator())
+    ref2 = np.stack([(sla.expm(S2 * t) @ rho.reshape(-1)).reshape(d, d) for t in ts])
+    assert np.max(np.abs(ref2 - ref)) < 1e-10
+    e_ref = np.einsum("ij,nji->n", np.asarray(model.h_s), ref).real
+    np.testing.assert_allclose(np.asarray(res.energy), e_ref, atol=1e-10)
+    # population start in the working basis (for degenerate spectra: the coherences there
+    # start at zero)
+    p0 = rng.uniform(size=d)
+    p0 /= p0.sum()
+    rp = jaxcoll.evolve(model, p0, ts, rtol=1e-12, atol=1e-14)
+    refp = np.stack(
+        [np.real(np.diag((sla.expm(S * t) @ np.diag(p0).reshape(-1)).reshape(d, d))) for t in ts]
+    )
+    assert np.max(np.abs(np.asarray(rp.populations) - refp)) < 1e-10
+
+
+def test_non_bohr_homogeneous_channel_is_rejected():
+    class Bad(jaxcoll.AbstractModel):
+        T_a: jax.Array
+        T_m: jax.Array
+        E_R: jax.Array
+
+        @property
+        def dim(self):
+            return 3
+
+        def energies(self):
+            return jnp.array([0.0, 1.0, 3.0])
+
+        def channels(self):
+            # |1><0| (E = 1) and |2><1| (E = 2) in one channel
+            return jaxcoll.Channels(
+                jnp.array([1.0]),
+                jnp.array([0.0]),
+                jnp.array([1.0]),
+                [0, 0],
+                [1, 2],
+                [0, 1],
+                jnp.ones(2, dtype=complex),
+                3,
+            )
+
+    bad = Bad(jnp.array(1.0), jnp.array(1.0), jnp.array(1.0))
+    with pytest.raises(ValueError, match="Bohr-homogeneous"):
+        jaxcoll.evolve(bad, np.array([1.0, 0, 0]), np.array([0.0, 1.0]))
+
+
+class Oscillator(jaxcoll.AbstractModel):
+    """A user's model: truncated harmonic oscillator, a -> a (x) sigma_+ and h.c. channels."""
+
+    omega: jax.Array
+    T_a: jax.Array
+    T_m: jax.Array
+    E_R: jax.Array
+    n: int = eqx.field(static=True)
+
+    @property
+    def dim(self):
+        return self.n
+
+    def energies(self):
+        return self.omega * jnp.arange(self.n, dtype=float)
+
+    def channels(self):
+        i = np.arange(self.n - 1)
+        amp = jnp.sqrt(jnp.arange(1, self.n, dtype=float)).astype(complex)
+        up = jnp.exp(-self.omega / self.T_a)
+        return jaxcoll.Channels(
+            bohr=jnp.stack([self.omega, -self.omega]),
+            ancilla=jnp.stack([-self.omega, self.omega]),
+            rates=jnp.stack([0.3 * up, 0.3 * jnp.ones(())]),
+            channel=np.repeat([0, 1], self.n - 1),
+            row=np.concatenate([i + 1, i]),
+            col=np.concatenate([i, i + 1]),
+            value=jnp.concatenate([amp, amp]),
+            dim=self.n,
+        )
+
+
+def test_user_model_in_evolve():
+    osc = Oscillator(jnp.array(1.0), jnp.array(0.7), jnp.array(1.0), jnp.array(1.0), 6)
+    s = osc.sectors()
+    assert s.counts()["dense"] == 0  # coherence bands: chains
+    rho = _rand_rho(np.random.default_rng(3), 6)
+    ts = np.linspace(0, 3, 4)
+    res = jaxcoll.evolve(osc, rho, ts, rtol=1e-12, atol=1e-14, e_ops=[np.diag(np.arange(6.0))])
+    S = dense_superoperator(osc)
+    ref = np.stack([(sla.expm(S * t) @ rho.reshape(-1)).reshape(6, 6) for t in ts])
+    assert np.max(np.abs(np.asarray(res.states) - ref)) < 1e-10
+    n_ref = np.einsum("ii->", np.diag(np.arange(6.0)) @ ref[-1]).real
+    assert abs(complex(res.expect[0, -1]) - n_ref) < 1e-10
+    # stationary: Gibbs at T_a (detailed balance of the rates), reached at long times
+    late = jaxcoll.evolve(osc, rho, np.array([0.0, 200.0]), rtol=1e-10, atol=1e-12)
+    gibbs = np.exp(-np.arange(6) / 0.7)
+    np.testing.assert_allclose(
+        np.diag(np.asarray(late.states[-1])).real, gibbs / gibbs.sum(), atol=1e-8
+    )
+
+
+def _spin_as_model(J, **kw):
+    gas = jaxcoll.SpinGas(J, omega_s=1.0, delta=0.9, **kw)
+    _, jp, jm = (np.asarray(x) for x in gas.operators())
+    sm = np.array([[0, 1], [0, 0]], dtype=float)  # |0><1|
+    terms = [(sp.csr_matrix(jp), sm), (sp.csr_matrix(jm), sm.T)]
+    m = np.arange(gas.dim) - J
+    model = jaxcoll.CollisionalModel(m, np.diag([0.0, 1.9]), terms, **kw)
+    return gas, model
+
+
+@pytest.mark.parametrize("J", [2, 6])
+def test_spin_as_collisional_model_equals_spingas(J):
+    kw = dict(T_a=1.1, T_m=0.6, gamma_tilde=0.8)
+    gas, model = _spin_as_model(J, **kw)
+    assert model.sectors().counts() == gas.sectors().counts() | {"chain": 2 * J + 1}
+    d = gas.dim
+    rho = _rand_rho(np.random.default_rng(J), d)
+    ts = np.linspace(0, 2, 5)
+    a = jaxcoll.evolve(model, rho, ts, rtol=1e-11, atol=1e-13)
+    b = jaxcoll.evolve(gas, rho, ts, rtol=1e-11, atol=1e-13)
+    assert np.max(np.abs(np.asarray(a.states) - np.asarray(b.states))) < 1e-9
+    np.testing.assert_allclose(np.asarray(a.energy), np.asarray(b.energy), atol=1e-9)
+    np.testing.assert_allclose(np.asarray(a.heat_current), np.asarray(b.heat_current), atol=1e-9)
+
+
+def test_large_ladder_builds_from_terms():
+    d = 10_000
+    m = np.arange(d) - (d - 1) / 2
+    c = np.sqrt((d - 1) / 2 * ((d - 1) / 2 + 1) - m[:-1] * (m[:-1] + 1))
+    jp = sp.diags(c, -1, format="csr")
+    sm = np.array([[0, 1], [0, 0]], dtype=float)
+    model = jaxcoll.CollisionalModel(
+        m + 0.05 * m**2,
+        np.diag([0.0, 3.0]),
+        [(jp, sm), (jp.T.tocsr(), sm.T)],
+        T_a=5,
+        T_m=1,
+        gamma_tilde=1,
+    )
+    ch = model.channels()
+    assert len(ch.row) == 2 * (d - 1)
+    assert model.degenerate
+
+
+def test_spin_parameters_are_array_leaves():
+    # new T_a values do not recompile
+    @eqx.filter_jit
+    @eqx.debug.assert_max_traces(max_traces=1)
+    def rates(gas):
+        return gas.rates()
+
+    for T_a in [1, 2.0, 3.5, 7.0]:
+        rates(jaxcoll.SpinGas(3, omega_s=1, delta=0.5, T_a=T_a, T_m=1, gamma_tilde=1))
+    gas = jaxcoll.SpinGas(3, omega_s=1, delta=0.5, T_a=2, T_m=1, gamma_tilde=1)
+    assert all(isinstance(x, jax.Array) for x in (gas.T_a, gas.T_m, gas.E_R, gas.omega_s))
