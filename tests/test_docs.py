@@ -62,6 +62,22 @@ def test_every_public_name_has_one_api_entry():
     assert not unknown, f"API entries for names jaxcoll does not export: {unknown}"
 
 
+def test_public_docstrings_have_no_control_characters():
+    # a LaTeX command in a non-raw docstring: "\rho" holds a carriage return, "\tilde" a tab
+    bad = {}
+    for name in _public_names():
+        obj = getattr(jaxcoll, name)
+        docs = {name: obj.__doc__}
+        if isinstance(obj, type):
+            for attr, member in vars(obj).items():
+                if not attr.startswith("_"):
+                    docs[f"{name}.{attr}"] = getattr(member, "__doc__", None)
+        for where, doc in docs.items():
+            if doc and (found := sorted(set(re.findall(r"[\x00-\x09\x0b-\x1f]", doc)))):
+                bad[where] = found
+    assert not bad, f"control characters in docstrings (make them r-strings): {bad}"
+
+
 def test_mkdocs_build_strict(tmp_path):
     absent = [p for p in DOCS_PACKAGES if importlib.util.find_spec(p) is None]
     if absent:
