@@ -607,8 +607,10 @@ def max_ergotropy(
     `temperature=None` the exact maximum over the samples is returned; its gradient is the
     gradient at the maximising sample (a valid subgradient; where samples tie, JAX shares it
     equally). With `temperature` $\tau > 0$ the smooth maximum
+
     $$\tau\ln\sum_i e^{\mathcal W(t_i)/\tau} \in \big[\max_i \mathcal W(t_i),\;
       \max_i \mathcal W(t_i) + \tau\ln n\big]$$
+
     is returned: differentiable everywhere, its gradient a softmax-weighted average over times.
 
     **Arguments:**

@@ -245,7 +245,7 @@ class SpinGas(AbstractModel):
         return True
 
     def sectors(self) -> Sectors:
-        """The coherence bands $\rho_{i,i+q}$, $q = 0..d-1$, packed two per row as in
+        r"""The coherence bands $\rho_{i,i+q}$, $q = 0..d-1$, packed two per row as in
         `evolve` (band $q$ followed by band $d - q$)."""
         return _band_sectors(self.dim)
 

@@ -7,6 +7,6 @@ python3 -m venv .venv-test
 . .venv-test/bin/activate
 python -m pip install --quiet --upgrade pip
 python -m pip install --quiet -e ".[test]"
-ruff format --check jaxcoll tests benchmarks
-ruff check jaxcoll tests benchmarks
+ruff format --check jaxcoll tests benchmarks docs
+ruff check jaxcoll tests benchmarks docs
 python -m pytest -q -p no:cacheprovider "$@"
