@@ -14,11 +14,10 @@ therefore
 3. polishes the best point with L-BFGS-B (SciPy, exact JAX gradients) in the box itself, which
    lands exactly on active bounds where the sigmoid only approaches them.
 
-**What is active at the optimum (J = 20, $t_f = 3$, $\omega_S = 1$, $nR^3 = 0.01$,
-$V_0 = E_R$, box $T_A \in [0.2, 5]$, $T_M \in [0.05, 5]$, $\Delta \in [0, 10]$).**
-The optimum is $T_A = 5$ (upper bound), $T_M = 0.05$ (lower bound) and an interior detuning
-$\Delta \approx 0.41$, with $\mathcal W(t_f) \approx 36.92\,\omega_S$ of the $40\,\omega_S$ a
-fully inverted spin would hold. Why:
+**What is active at the optimum** of the benchmark problem (`benchmarks/bench_optimize.py`:
+$J = 20$, $t_f = 3$, fixed $nR^3$ and $V_0$, a box in all three parameters; its numbers are in
+`benchmarks/README.md`): $T_A$ on its upper bound, $T_M$ on its lower bound and an interior
+detuning, with $\mathcal W(t_f)$ close to the $2J\omega_S$ of a fully inverted spin. Why:
 
 - The inversion drive is $\Gamma_+/\Gamma_- = e^{D - A}$, $D - A = \Delta/T_M
   - (\omega_S+\Delta)/T_A = -\omega_S/T$ (eq. 21). Raising $T_A$ lowers $A$ and also raises
@@ -28,23 +27,18 @@ fully inverted spin would hold. Why:
   not slow the charging: $\tilde\Gamma \propto T_M^{-3/2}$ (eq. D4) while the exothermic
   integral $I(\alpha, -\Delta/E_R) \propto \alpha^{-3/2} = (T_M/E_R)^{3/2}$ at large $\alpha$
   (threshold law: the gas particle leaves with the energy $\Delta$, whatever it came with), so
-  $\Gamma_+$ tends to a constant while $\Gamma_- \propto e^{-\Delta/T_M}$ vanishes. At
-  $\Delta = 0.406$, $T_A = 5$: from $T_M = 0.2$ to $0.05$, $\tilde\Gamma$ grows 8-fold but
-  $\Gamma_+$ only from 0.061 to 0.069 (0.072 as $T_M \to 0$), while $\Gamma_-/\Gamma_+$
-  falls from 0.17 to $4\cdot 10^{-4}$. $T_M$ sits on its lower bound.
+  $\Gamma_+$ tends to a constant while $\Gamma_- \propto e^{-\Delta/T_M}$ vanishes. $T_M$
+  sits on its lower bound.
 - $\Delta$ trades the two ends: small $\Delta$ leaves $\Gamma_-/\Gamma_+ = e^{A - D}$ sizable
-  (at $\Delta = 0.2$, $\approx 0.02$: the reverse jumps stop the climb early), large $\Delta$
-  suppresses the exothermic rate $\Gamma_+$ itself (the Gaussian interaction of range $R$
-  cannot absorb the momentum $\sqrt{2m\Delta}$; $\Gamma_+$ peaks near $\Delta \approx 0.4$,
-  and by $\Delta = 2$ it has fallen so far that the spin is not even inverted at $t_f$). The
-  optimum, $\Delta \approx 0.41$, is where $\Gamma_-$ has become negligible
-  ($\Gamma_-/\Gamma_+ \approx 4\cdot 10^{-4}$) while $\Gamma_+$ is still near its peak.
-  The charging is rate-limited, not drive-limited: at the same parameters
-  $\mathcal W = 39.68$ at $t = 4$ and $39.997$ at $t = 6$.
+  (the reverse jumps stop the climb early), large $\Delta$ suppresses the exothermic rate
+  $\Gamma_+$ itself (the Gaussian interaction of range $R$ cannot absorb the momentum
+  $\sqrt{2m\Delta}$). The optimum is where $\Gamma_-$ has become negligible while $\Gamma_+$
+  is still near its peak. The charging is rate-limited, not drive-limited: at the same
+  parameters $\mathcal W$ keeps approaching $2J\omega_S$ at later times.
 
 The optimiser reports this in `OptimizeResult.active` and `.gradient` (at the optimum
-$\partial\mathcal W/\partial T_A \approx +0.63$ and $\partial\mathcal W/\partial T_M
-\approx -18.6$ push against the box, $\partial\mathcal W/\partial\Delta \approx 0$).
+$\partial\mathcal W/\partial T_A > 0$ and $\partial\mathcal W/\partial T_M < 0$ push against
+the box, $\partial\mathcal W/\partial\Delta \approx 0$).
 """
 
 from __future__ import annotations
