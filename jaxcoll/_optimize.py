@@ -57,7 +57,7 @@ import optax
 from . import _config  # noqa: F401
 from ._functionals import _options, _trajectory
 from ._scan import grid, scan
-from ._validation import check_rate_scale, check_real, check_spin
+from ._validation import check_box, check_rate_scale, check_real, check_spin
 
 __all__ = ["OptimizeResult", "optimize_ergotropy"]
 
@@ -132,13 +132,7 @@ class OptimizeResult:
 def _box_or_value(name, b, *, positive):
     """`(lo, hi)` -> a search box `(lo, hi)` of floats; a number -> the value held fixed."""
     if isinstance(b, tuple | list):
-        if len(b) != 2:
-            raise ValueError(f"{name} must be a (lo, hi) pair or a number, got {b!r}")
-        lo = float(check_real(name, b[0], positive=positive))
-        hi = float(check_real(name, b[1], positive=positive))
-        if not hi > lo:
-            raise ValueError(f"{name} bounds must satisfy lo < hi, got ({lo}, {hi})")
-        return lo, hi
+        return check_box(name, b, positive=positive)
     if isinstance(b, np.ndarray | jax.Array) and np.ndim(b) != 0:
         raise ValueError(f"{name} must be a (lo, hi) pair or a number, got shape {np.shape(b)}")
     return float(check_real(name, b, positive=positive))

@@ -147,6 +147,8 @@ BAD = [
     [*OPT, "--scan-points", "1"],
     [*OPT, "--objective", "fun"],
     ["optimize", "--J", "20", "--t-final", "3", "--coupling", "1"],
+    ["optimize", "--J", "20", "--t-final", "3"],  # no rate scale
+    [*OPT, "--gamma-tilde", "1"],  # two rate scales
     ["optimize", "--J", "7.2", "--t-final", "3", "--density", "0.01", "--coupling", "1"],
     ["optimize", "--J", "20", "--t-final", "0", "--density", "0.01", "--coupling", "1"],
     ["optimize", "--J", "20", "--t-final", "3", "--density", "-0.01", "--coupling", "1"],
