@@ -108,28 +108,55 @@ def _write_json(path, payload):
     print(f"wrote {path}")
 
 
-def _add_gas_args(p, *, rate_scale=True):
+def _add_energy_args(p):
     p.add_argument("--omega-s", type=_finite("--omega-s"), default=1.0, help="level spacing")
+    p.add_argument("--E-R", type=_positive("--E-R"), default=1.0, help="interaction energy")
+
+
+def _add_rate_scale_args(p):
+    p.add_argument(
+        "--gamma-tilde",
+        type=_positive("--gamma-tilde"),
+        default=None,
+        help="rate prefactor Gamma~ of eq. (19)",
+    )
+    p.add_argument(
+        "--density",
+        type=_positive("--density"),
+        default=None,
+        help="n R^3, with --coupling: Gamma~ from eq. (D4)",
+    )
+    p.add_argument("--coupling", type=_finite("--coupling"), default=None, help="V0 / E_R")
+
+
+def _add_gas_args(p):
+    """The flags of one gas: energies, the point (--delta, --T-a, --T-m) and the rate scale."""
+    _add_energy_args(p)
     p.add_argument("--delta", type=_finite("--delta"), default=0.0, help="detuning Delta")
     p.add_argument("--T-a", type=_positive("--T-a"), default=1.0, help="ancilla temperature")
     p.add_argument("--T-m", type=_positive("--T-m"), default=1.0, help="motional temperature")
-    p.add_argument("--E-R", type=_positive("--E-R"), default=1.0, help="interaction energy")
-    if rate_scale:
-        p.add_argument("--gamma-tilde", type=_positive("--gamma-tilde"), default=None)
-        p.add_argument("--density", type=_positive("--density"), default=None, help="n R^3")
-        p.add_argument("--coupling", type=_finite("--coupling"), default=None, help="V0/E_R")
+    _add_rate_scale_args(p)
+
+
+def _rate_scale_kwargs(args, default=1.0):
+    """`gamma_tilde=` or `density=, coupling=` from the flags; `gamma_tilde=default` if none
+    is given (`default=None`: one is required)."""
+    if args.gamma_tilde is not None and (args.density is not None or args.coupling is not None):
+        raise CLIError("jaxcoll: give either --gamma-tilde or --density and --coupling, not both")
+    if args.gamma_tilde is not None:
+        return dict(gamma_tilde=args.gamma_tilde)
+    if (args.density is None) != (args.coupling is None):
+        raise CLIError("jaxcoll: --density and --coupling go together")
+    if args.density is not None:
+        return dict(density=args.density, coupling=args.coupling)
+    if default is None:
+        raise CLIError(f"jaxcoll {args.command}: give --density and --coupling, or --gamma-tilde")
+    return dict(gamma_tilde=default)
 
 
 def _gas_from_args(args, J):
     from ._spin import SpinGas
 
-    scale = {}
-    if args.gamma_tilde is not None:
-        scale["gamma_tilde"] = args.gamma_tilde
-    if args.density is not None or args.coupling is not None:
-        scale.update(density=args.density, coupling=args.coupling)
-    if not scale:
-        scale["gamma_tilde"] = 1.0
     return SpinGas(
         J,
         omega_s=args.omega_s,
@@ -137,7 +164,7 @@ def _gas_from_args(args, J):
         T_a=args.T_a,
         T_m=args.T_m,
         E_R=args.E_R,
-        **scale,
+        **_rate_scale_kwargs(args),
     )
 
 
@@ -157,15 +184,6 @@ def _cmd_rates(args):
     _print_table([list(row.values())], list(row.keys()))
     _write_json(args.out, row)
     _warn_validity(gas, "rates")
-
-
-def _check_bounds(name, bounds, *, positive=False, cmd="jaxcoll"):
-    lo, hi = bounds
-    if positive and lo <= 0:
-        raise CLIError(f"{cmd}: {name} bounds must be > 0, got {lo:g} {hi:g}")
-    if lo > hi:
-        raise CLIError(f"{cmd}: {name} bounds must satisfy LO <= HI, got {lo:g} {hi:g}")
-    return float(lo), float(hi)
 
 
 def _time_grid(args):
@@ -299,7 +317,9 @@ def _scan_axis(name, values):
     lo, hi, n = values
     if n != int(n) or n < 1:
         raise CLIError(f"jaxcoll scan: {flag} LO HI N needs an integer N >= 1, got {n:g}")
-    lo, hi = _check_bounds(flag, (lo, hi), positive=name != "delta", cmd="jaxcoll scan")
+    from ._validation import check_box
+
+    lo, hi = check_box(flag, (lo, hi), positive=name != "delta", strict=False)
     import numpy as np
 
     return np.linspace(lo, hi, int(n)), None
@@ -391,40 +411,23 @@ def _cmd_scan(args):
             _write_json(path, payload)
 
 
-def _rate_scale_kwargs(args):
-    if args.gamma_tilde is not None and (args.density is not None or args.coupling is not None):
-        raise CLIError("jaxcoll: give either --gamma-tilde or --density and --coupling, not both")
-    if args.gamma_tilde is not None:
-        return dict(gamma_tilde=args.gamma_tilde)
-    if (args.density is None) != (args.coupling is None):
-        raise CLIError("jaxcoll: --density and --coupling go together")
-    if args.density is not None:
-        return dict(density=args.density, coupling=args.coupling)
-    return dict(gamma_tilde=1.0)
-
-
 # --- optimize ----------------------------------------------------------------------------------
 
 
 def _cmd_optimize(args):
     from ._optimize import optimize_ergotropy
+    from ._validation import check_box
 
-    cmd = "jaxcoll optimize"
-    bounds = dict(
-        T_a=_check_bounds("--T-a", args.T_a, positive=True, cmd=cmd),
-        T_m=_check_bounds("--T-m", args.T_m, positive=True, cmd=cmd),
-        delta=_check_bounds("--delta", args.delta, cmd=cmd),
-    )
-    for flag, (lo, hi) in zip(("--T-a", "--T-m", "--delta"), bounds.values(), strict=True):
-        if lo == hi:
-            raise CLIError(f"{cmd}: {flag} bounds must satisfy LO < HI, got {lo:g} {hi:g}")
+    bounds = {
+        name: check_box(flag, getattr(args, name), positive=name != "delta")
+        for name, flag in _SCAN_AXES.items()
+    }
     res = optimize_ergotropy(
         args.J,
         args.t_final,
         omega_s=args.omega_s,
-        density=args.density,
-        coupling=args.coupling,
         E_R=args.E_R,
+        **_rate_scale_kwargs(args, default=None),
         objective=args.objective,
         steps=args.steps,
         seed=args.seed,
@@ -449,9 +452,8 @@ def _cmd_optimize(args):
         J=args.J,
         t_final=args.t_final,
         omega_s=args.omega_s,
-        density=args.density,
-        coupling=args.coupling,
         E_R=args.E_R,
+        **_rate_scale_kwargs(args, default=None),
     )
     _write_json(args.out, payload)
 
@@ -524,22 +526,6 @@ def _cmd_bench(args):
 # --- parser ------------------------------------------------------------------------------------
 
 
-def _add_rate_scale_args(p):
-    p.add_argument(
-        "--gamma-tilde",
-        type=_positive("--gamma-tilde"),
-        default=None,
-        help="rate prefactor Gamma~ of eq. (19) (default 1 if no density/coupling)",
-    )
-    p.add_argument(
-        "--density",
-        type=_positive("--density"),
-        default=None,
-        help="n R^3, with --coupling: Gamma~ from eq. (D4)",
-    )
-    p.add_argument("--coupling", type=_finite("--coupling"), default=None, help="V0 / E_R")
-
-
 def _version():
     from importlib.metadata import PackageNotFoundError, version
 
@@ -563,6 +549,7 @@ def _build_parser():
     p = sub.add_parser(
         "reproduce", help="write the paper's figures and results.json", allow_abbrev=False
     )
+    p.set_defaults(func=_cmd_reproduce)
     p.add_argument("--out", default="jaxcoll-results", help="output folder")
     p.add_argument("--fast", action="store_true", help="small sizes (for smoke tests)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -570,6 +557,7 @@ def _build_parser():
     p = sub.add_parser(
         "rates", help="rates Gamma_+-, Gamma~ and the effective temperature", allow_abbrev=False
     )
+    p.set_defaults(func=_cmd_rates)
     _add_gas_args(p)
     p.add_argument("--out", default=None, help="JSON file to write")
 
@@ -579,6 +567,7 @@ def _build_parser():
         description="Evolve a spin J under eq. (18) and print t, energy <h_S> and ergotropy.",
         allow_abbrev=False,
     )
+    p.set_defaults(func=_cmd_evolve)
     p.add_argument("--J", type=_spin, required=True, help="spin quantum number")
     _add_gas_args(p)
     p.add_argument(
@@ -617,6 +606,7 @@ def _build_parser():
         "thresholds and what each means. --strict: exit status 1 if any is violated.",
         allow_abbrev=False,
     )
+    p.set_defaults(func=_cmd_validity)
     p.add_argument("--J", type=_spin, required=True, help="spin quantum number")
     _add_gas_args(p)
     p.add_argument(
@@ -636,9 +626,9 @@ def _build_parser():
         "npz if the name ends in .npz.",
         allow_abbrev=False,
     )
+    p.set_defaults(func=_cmd_scan)
     p.add_argument("--J", type=_spin, required=True, help="spin quantum number")
-    p.add_argument("--omega-s", type=_finite("--omega-s"), default=1.0, help="level spacing")
-    p.add_argument("--E-R", type=_positive("--E-R"), default=1.0, help="interaction energy")
+    _add_energy_args(p)
     for flag, dest in (("--T-a", "T_a"), ("--T-m", "T_m"), ("--delta", "delta")):
         p.add_argument(
             flag,
@@ -669,18 +659,18 @@ def _build_parser():
         "optimize",
         help="maximise the ergotropy at t-final over T_a, T_m, delta (optax + L-BFGS-B)",
         description="Maximise the ergotropy W(t_f) of a spin J charged from its ground state "
-        "by a gas of fixed density and coupling, over the box given by --T-a/--T-m/--delta "
-        "LO HI. Writes JSON with T_a, T_m, delta, ergotropy and the search history.",
+        "by a gas of fixed density and coupling (or a fixed --gamma-tilde), over the box given "
+        "by --T-a/--T-m/--delta LO HI. Writes JSON with T_a, T_m, delta, ergotropy and the "
+        "search history.",
         allow_abbrev=False,
     )
+    p.set_defaults(func=_cmd_optimize)
     p.add_argument("--J", type=_spin, required=True, help="spin quantum number")
     p.add_argument(
         "--t-final", type=_positive("--t-final"), required=True, help="charging time t_f (hbar/E_R)"
     )
-    p.add_argument("--omega-s", type=_positive("--omega-s"), default=1.0, help="level spacing")
-    p.add_argument("--density", type=_positive("--density"), required=True, help="n R^3")
-    p.add_argument("--coupling", type=_finite("--coupling"), required=True, help="V0 / E_R")
-    p.add_argument("--E-R", type=_positive("--E-R"), default=1.0, help="interaction energy")
+    _add_energy_args(p)
+    _add_rate_scale_args(p)
     for flag, default in (("--T-a", (0.2, 5.0)), ("--T-m", (0.05, 5.0)), ("--delta", (0.0, 10.0))):
         p.add_argument(
             flag,
@@ -724,6 +714,7 @@ def _build_parser():
         help="a quick timing of the main kernels (full suite: benchmarks/)",
         allow_abbrev=False,
     )
+    p.set_defaults(func=_cmd_bench)
     p.add_argument("--quick", action="store_true", help="smaller sizes")
     p.add_argument("--out", default=None, help="JSON file to write")
 
@@ -743,7 +734,7 @@ def main(argv=None):
         # The command line is an application: run with JAX's standard dtype promotion whatever
         # the environment configures (third-party optimisers are not all strict-promotion clean).
         with jax.numpy_dtype_promotion("standard"):
-            globals()[f"_cmd_{args.command}"](args)
+            args.func(args)
     except _Exit as e:
         return e.code
     except CLIError as e:

@@ -14,11 +14,10 @@ therefore
 3. polishes the best point with L-BFGS-B (SciPy, exact JAX gradients) in the box itself, which
    lands exactly on active bounds where the sigmoid only approaches them.
 
-**What is active at the optimum (J = 20, $t_f = 3$, $\omega_S = 1$, $nR^3 = 0.01$,
-$V_0 = E_R$, box $T_A \in [0.2, 5]$, $T_M \in [0.05, 5]$, $\Delta \in [0, 10]$).**
-The optimum is $T_A = 5$ (upper bound), $T_M = 0.05$ (lower bound) and an interior detuning
-$\Delta \approx 0.41$, with $\mathcal W(t_f) \approx 36.92\,\omega_S$ of the $40\,\omega_S$ a
-fully inverted spin would hold. Why:
+**What is active at the optimum** of the benchmark problem (`benchmarks/bench_optimize.py`:
+$J = 20$, $t_f = 3$, fixed $nR^3$ and $V_0$, a box in all three parameters; its numbers are in
+`benchmarks/README.md`): $T_A$ on its upper bound, $T_M$ on its lower bound and an interior
+detuning, with $\mathcal W(t_f)$ close to the $2J\omega_S$ of a fully inverted spin. Why:
 
 - The inversion drive is $\Gamma_+/\Gamma_- = e^{D - A}$, $D - A = \Delta/T_M
   - (\omega_S+\Delta)/T_A = -\omega_S/T$ (eq. 21). Raising $T_A$ lowers $A$ and also raises
@@ -28,29 +27,23 @@ fully inverted spin would hold. Why:
   not slow the charging: $\tilde\Gamma \propto T_M^{-3/2}$ (eq. D4) while the exothermic
   integral $I(\alpha, -\Delta/E_R) \propto \alpha^{-3/2} = (T_M/E_R)^{3/2}$ at large $\alpha$
   (threshold law: the gas particle leaves with the energy $\Delta$, whatever it came with), so
-  $\Gamma_+$ tends to a constant while $\Gamma_- \propto e^{-\Delta/T_M}$ vanishes. At
-  $\Delta = 0.406$, $T_A = 5$: from $T_M = 0.2$ to $0.05$, $\tilde\Gamma$ grows 8-fold but
-  $\Gamma_+$ only from 0.061 to 0.069 (0.072 as $T_M \to 0$), while $\Gamma_-/\Gamma_+$
-  falls from 0.17 to $4\cdot 10^{-4}$. $T_M$ sits on its lower bound.
+  $\Gamma_+$ tends to a constant while $\Gamma_- \propto e^{-\Delta/T_M}$ vanishes. $T_M$
+  sits on its lower bound.
 - $\Delta$ trades the two ends: small $\Delta$ leaves $\Gamma_-/\Gamma_+ = e^{A - D}$ sizable
-  (at $\Delta = 0.2$, $\approx 0.02$: the reverse jumps stop the climb early), large $\Delta$
-  suppresses the exothermic rate $\Gamma_+$ itself (the Gaussian interaction of range $R$
-  cannot absorb the momentum $\sqrt{2m\Delta}$; $\Gamma_+$ peaks near $\Delta \approx 0.4$,
-  and by $\Delta = 2$ it has fallen so far that the spin is not even inverted at $t_f$). The
-  optimum, $\Delta \approx 0.41$, is where $\Gamma_-$ has become negligible
-  ($\Gamma_-/\Gamma_+ \approx 4\cdot 10^{-4}$) while $\Gamma_+$ is still near its peak.
-  The charging is rate-limited, not drive-limited: at the same parameters
-  $\mathcal W = 39.68$ at $t = 4$ and $39.997$ at $t = 6$.
+  (the reverse jumps stop the climb early), large $\Delta$ suppresses the exothermic rate
+  $\Gamma_+$ itself (the Gaussian interaction of range $R$ cannot absorb the momentum
+  $\sqrt{2m\Delta}$). The optimum is where $\Gamma_-$ has become negligible while $\Gamma_+$
+  is still near its peak. The charging is rate-limited, not drive-limited: at the same
+  parameters $\mathcal W$ keeps approaching $2J\omega_S$ at later times.
 
 The optimiser reports this in `OptimizeResult.active` and `.gradient` (at the optimum
-$\partial\mathcal W/\partial T_A \approx +0.63$ and $\partial\mathcal W/\partial T_M
-\approx -18.6$ push against the box, $\partial\mathcal W/\partial\Delta \approx 0$).
+$\partial\mathcal W/\partial T_A > 0$ and $\partial\mathcal W/\partial T_M < 0$ push against
+the box, $\partial\mathcal W/\partial\Delta \approx 0$).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import numbers
 import time
 from typing import Any, Literal
@@ -64,7 +57,7 @@ import optax
 from . import _config  # noqa: F401
 from ._functionals import _options, _trajectory
 from ._scan import grid, scan
-from ._validation import check_rate_scale, check_real, check_spin
+from ._validation import check_box, check_rate_scale, check_real, check_spin
 
 __all__ = ["OptimizeResult", "optimize_ergotropy"]
 
@@ -139,16 +132,27 @@ class OptimizeResult:
 def _box_or_value(name, b, *, positive):
     """`(lo, hi)` -> a search box `(lo, hi)` of floats; a number -> the value held fixed."""
     if isinstance(b, tuple | list):
-        if len(b) != 2:
-            raise ValueError(f"{name} must be a (lo, hi) pair or a number, got {b!r}")
-        lo = float(check_real(name, b[0], positive=positive))
-        hi = float(check_real(name, b[1], positive=positive))
-        if not hi > lo:
-            raise ValueError(f"{name} bounds must satisfy lo < hi, got ({lo}, {hi})")
-        return lo, hi
+        return check_box(name, b, positive=positive)
     if isinstance(b, np.ndarray | jax.Array) and np.ndim(b) != 0:
         raise ValueError(f"{name} must be a (lo, hi) pair or a number, got shape {np.shape(b)}")
     return float(check_real(name, b, positive=positive))
+
+
+def _scan_points(scan_points, free):
+    """Grid points per searched axis: an int for all, or one per axis (of the three, or of the
+    searched ones only)."""
+    if isinstance(scan_points, numbers.Integral):
+        sp = (int(scan_points),) * len(free)
+    else:
+        sp = tuple(int(n) for n in scan_points)
+        if len(sp) == 3 and len(free) < 3:
+            sp = tuple(n for n, k in zip(sp, _NAMES, strict=True) if k in free)
+    if len(sp) != len(free) or min(sp) < 2:
+        raise ValueError(
+            f"scan_points must be an int >= 2 or one per searched axis {list(free)}, "
+            f"got {scan_points}"
+        )
+    return sp
 
 
 class _Problem(eqx.Module):
@@ -196,9 +200,8 @@ class _Problem(eqx.Module):
         return self.t_final * np.arange(1, self.n_times + 1) / self.n_times
 
 
-@eqx.filter_jit
-def _evaluate(problem: _Problem, mode: str, x, fixed):
-    """`(value, energy, W, d value/dx, d energy/dx)` at a batch of points `x` `(k, n_free)`."""
+def _value_and_grads(problem: _Problem, mode: str, x, fixed):
+    """`(value, energy, W, d value/dx, d energy/dx)` at one point `x` `(n_free,)`."""
 
     def f(x):
         v, e, w = problem(problem.point(x, fixed))
@@ -206,12 +209,190 @@ def _evaluate(problem: _Problem, mode: str, x, fixed):
         return ve, (ve, w)
 
     transform = jax.jacrev if mode == "reverse" else jax.jacfwd
+    j, (ve, w) = transform(f, has_aux=True)(x)
+    return ve[0], ve[1], w, j[0], j[1]
 
-    def one(x):
-        j, (ve, w) = transform(f, has_aux=True)(x)
-        return ve[0], ve[1], w, j[0], j[1]
 
-    return jax.vmap(one)(x)
+_evaluate_one = eqx.filter_jit(_value_and_grads)
+
+
+def _sigmoid(u):
+    return 1.0 / (1.0 + jnp.exp(-u))
+
+
+def _seed_scan(problem, bounds, scan_points, fixed, w_floor, progress):
+    """Phase 1: the objective and E(t_f) on a coarse grid over the box.
+
+    **Returns:** `(pts, values, energies, order)`: the flat grid (every parameter, held ones
+    included), the objective and the energy there, and the grid indices ranked best first (by
+    value, ties such as all-passive points by energy).
+    """
+    free = problem.free
+    axes = {k: np.linspace(*bounds[k], n) for k, n in zip(free, scan_points, strict=True)}
+    pts = grid(**axes)
+    n_pts = pts[free[0]].size
+    pts = pts | {k: np.full(n_pts, float(v)) for k, v in fixed.items()}
+    values, energies, _ = scan(problem, pts, chunk_size=512, progress=progress, shard=True)
+    ranked = np.where(values > w_floor, values, 0.0)  # below w_floor: round-off, i.e. zero
+    order = np.lexsort((-energies, -ranked))
+    return pts, values, energies, order
+
+
+_ADAM_CHUNK = 8  # Adam steps per compiled `lax.scan`; any number of steps reuses it
+
+
+class _AdamState(eqx.Module):
+    """What Adam carries from step to step (all arrays: one compilation for every call)."""
+
+    u: Any  # (n_starts, n_free) unconstrained coordinates
+    opt_state: Any
+    use_energy: Any  # climbing E(t_f) while no start is inverted
+    best_value: Any
+    best_x: Any
+    steps_left: Any
+
+
+@eqx.filter_jit
+def _adam_chunk(problem, mode, fixed, lo, span, w_floor, scale, learning_rate, carry):
+    """`_ADAM_CHUNK` Adam steps as one `lax.scan`; steps past `steps_left` change nothing.
+
+    **Returns:** the new carry and, per step, `phase` (0 energy, 1 objective), `value` and `x`
+    of the best start and `starts` (the value of every start).
+    """
+    opt = optax.adam(learning_rate)
+    evaluate = jax.vmap(lambda x: _value_and_grads(problem, mode, x, fixed))
+
+    def step(c, _):
+        live = c.steps_left > 0
+        sig = _sigmoid(c.u)
+        x = lo + span * sig
+        val, energy, _, g_val, g_energy = evaluate(x)
+        # Surrogate phase over once some start is inverted: climb the objective, fresh moments.
+        switch = c.use_energy & (jnp.max(val) > w_floor)
+        use_energy = c.use_energy & ~switch
+        state = jax.tree.map(lambda a, b: jnp.where(switch, a, b), opt.init(c.u), c.opt_state)
+        target = jnp.where(use_energy, energy, val)
+        g_target = jnp.where(use_energy, g_energy, g_val)
+        i = jnp.argmax(target)
+        j = jnp.argmax(val)
+        better = live & (val[j] > c.best_value)
+        # Chain rule to u; Adam minimises, so descend on -target / scale.
+        g_u = -g_target * (span * sig * (1.0 - sig)) / scale
+        upd, state = opt.update(g_u, state)
+        new = _AdamState(
+            optax.apply_updates(c.u, upd),
+            state,
+            use_energy,
+            jnp.where(better, val[j], c.best_value),
+            jnp.where(better, x[j], c.best_x),
+            c.steps_left - 1,
+        )
+        new = jax.tree.map(lambda a, b: jnp.where(live, a, b), new, c)
+        record = dict(phase=jnp.where(use_energy, 0, 1), value=val[i], x=x[i], starts=val)
+        return new, record
+
+    with jax.numpy_dtype_promotion("standard"):  # optax mixes int step counts and floats
+        return jax.lax.scan(step, carry, length=_ADAM_CHUNK)
+
+
+def _adam(
+    problem,
+    mode,
+    fixed,
+    lo,
+    span,
+    u0,
+    *,
+    use_energy,
+    w_floor,
+    scale,
+    learning_rate,
+    steps,
+    progress,
+):
+    r"""Phase 2: multi-start Adam in $u$, $x = x_{lo} + (x_{hi} - x_{lo})\,\sigma(u)$ (bounds
+    hold by construction), all starts in one `vmap`, the steps in compiled chunks.
+
+    While `use_energy` is set (no start inverted yet) the starts climb the energy $E(t_f)$;
+    the first step at which some start is inverted switches to the objective and restarts
+    Adam's moments.
+
+    **Returns:** `(history, best_value, best_x)`: per step `phase`, `value`, `x` and `starts`
+    (NumPy arrays, see `_adam_chunk`), and the best point any start reached.
+    """
+    u0 = jnp.asarray(u0)
+    scalars = [jnp.asarray(float(a)) for a in (w_floor, scale, learning_rate)]
+    with jax.numpy_dtype_promotion("standard"):
+        opt_state = optax.adam(scalars[2]).init(u0)
+    carry = _AdamState(
+        u0,
+        opt_state,
+        jnp.asarray(bool(use_energy)),
+        jnp.asarray(np.float64(-np.inf)),  # not weakly typed: the carry keeps its types
+        jnp.zeros(u0.shape[-1]),
+        jnp.asarray(np.int64(steps)),
+    )
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps, desc="adam", unit="step", dynamic_ncols=True)
+    chunks = []
+    lo, span = jnp.asarray(lo), jnp.asarray(span)
+    try:
+        for done in range(0, steps, _ADAM_CHUNK):
+            carry, record = _adam_chunk(problem, mode, fixed, lo, span, *scalars, carry)
+            chunks.append(record)
+            if bar is not None:
+                n = min(_ADAM_CHUNK, steps - done)
+                bar.update(n)
+                bar.set_postfix(value=f"{float(record['value'][n - 1]):.6g}")
+    finally:
+        if bar is not None:
+            bar.close()
+    history = {k: np.concatenate([np.asarray(c[k]) for c in chunks])[:steps] for k in chunks[0]}
+    return history, float(carry.best_value), np.asarray(carry.best_x)
+
+
+def _polish(problem, mode, fixed, lo, span, scale, z0, maxiter):
+    r"""Phase 3: L-BFGS-B in normalised box coordinates $z \in [0, 1]^n$ (lands on active
+    bounds). Each point is evaluated once, value and gradient together.
+
+    **Returns:** `(z, value, evaluations, history)`: the final point, its objective, the
+    `{z-bytes: (value, W, d value/dx)}` of every point evaluated, and per iteration the
+    objective and the point `x`.
+    """
+    from scipy.optimize import minimize
+
+    evaluated = {}
+    history = {"value": [], "x": []}
+
+    def at(z):
+        key = np.asarray(z, dtype=float).tobytes()
+        if key not in evaluated:
+            x = lo + span * np.clip(z, 0.0, 1.0)
+            val, _, w, g_val, _ = _evaluate_one(problem, mode, jnp.asarray(x), fixed)
+            evaluated[key] = (float(val), float(w), np.asarray(g_val, dtype=float))
+        return evaluated[key]
+
+    def fun(z):
+        val, _, g_val = at(z)
+        return -val / scale, -g_val * span / scale
+
+    def callback(intermediate_result):
+        history["value"].append(-float(intermediate_result.fun) * scale)
+        history["x"].append(lo + span * intermediate_result.x)
+
+    res = minimize(
+        fun,
+        z0,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(0.0, 1.0)] * len(z0),
+        callback=callback,
+        options={"maxiter": maxiter, "ftol": 1e-14, "gtol": 1e-10},
+    )
+    return np.clip(res.x, 0.0, 1.0), -float(res.fun) * scale, evaluated, history
 
 
 def optimize_ergotropy(
@@ -296,17 +477,7 @@ def optimize_ergotropy(
     steps, n_starts, polish_iterations = int(steps), int(n_starts), int(polish_iterations)
     if steps < 0 or n_starts < 1 or polish_iterations < 0:
         raise ValueError("steps and polish_iterations must be >= 0 and n_starts >= 1")
-    if isinstance(scan_points, numbers.Integral):
-        sp = (int(scan_points),) * len(free)
-    else:
-        sp = tuple(int(n) for n in scan_points)
-        if len(sp) == 3 and len(free) < 3:
-            sp = tuple(n for n, k in zip(sp, _NAMES, strict=True) if k in bounds)
-    if len(sp) != len(free) or min(sp) < 2:
-        raise ValueError(
-            f"scan_points must be an int >= 2 or one per searched axis {list(free)}, "
-            f"got {scan_points}"
-        )
+    sp = _scan_points(scan_points, free)
 
     scale_kw = (
         {"gamma_tilde": gamma_tilde}
@@ -320,136 +491,80 @@ def optimize_ergotropy(
     problem = _Problem(
         J, objective, int(n_times), _options(rtol, atol, 16384, mode, None), t_final, free
     )
-    n_free = len(free)
-    lo = jnp.asarray([bounds[k][0] for k in free])
-    hi = jnp.asarray([bounds[k][1] for k in free])
-    n_eval = 0
-
-    # 1. Coarse scan.
-    axes = {k: np.linspace(*bounds[k], n) for k, n in zip(free, sp, strict=True)}
-    pts = grid(**axes)
-    n_pts = pts[free[0]].size
-    pts = pts | {k: np.full(n_pts, float(v)) for k, v in fixed.items()}
-    values, energies, _ = scan(problem, pts, chunk_size=512, progress=progress, shard=True)
-    n_eval += values.size
+    lo = np.asarray([bounds[k][0] for k in free])
+    span = np.asarray([bounds[k][1] for k in free]) - lo
+    scale = J * omega_s  # objectives are optimised in units of J omega_s
     # W below w_floor is round-off (a passive state can come out at +1e-16), i.e. zero.
-    w_floor = 1e-10 * J * float(omega_s)
+    w_floor = 1e-10 * J * omega_s
     if objective == "power":
         w_floor /= t_final / int(n_times)  # the floor on W / t_i, t_i >= t_f / n
-    ranked = np.where(values > w_floor, values, 0.0)
-    order = np.lexsort((-energies, -ranked))  # by value, ties (e.g. all zero) by energy
-    scan_best = {k: float(pts[k][order[0]]) for k in _NAMES} | {"value": float(values[order[0]])}
 
-    def _all_three(x):
+    def all_three(x):
         """`{T_a, T_m, delta}` as floats from the searched values `x` and the held ones."""
         return {k: float(held[k]) if k in held else float(x[free.index(k)]) for k in _NAMES}
 
+    # 1. Coarse scan.
+    pts, values, energies, order = _seed_scan(problem, bounds, sp, fixed, w_floor, progress)
+    n_eval = values.size
+    scan_best = {k: float(pts[k][order[0]]) for k in _NAMES} | {"value": float(values[order[0]])}
     scan_info = {k: pts[k] for k in _NAMES} | {"value": values, "energy": energies}
     scan_info["best"] = scan_best
-
-    # One compiled function serves Adam, the polish and the final report: values, energies and
-    # their gradients in the physical coordinates x (the searched parameters, in the order of
-    # `free`) for a batch of points.
-    lo_np, hi_np = np.asarray(lo), np.asarray(hi)
-    span = hi_np - lo_np
-    scale = J * float(omega_s)  # objectives are optimised in units of J omega_s
-
-    def run_batch(x):
-        out = _evaluate(problem, mode, jnp.asarray(x), fixed)
-        return jax.tree.map(np.asarray, out)
-
-    # 2. Multi-start Adam in u-space, x = lo + (hi - lo) sigmoid(u): bounds hold by construction.
-    x0 = np.stack([pts[k][order[:n_starts]] for k in free], axis=-1)
-    n_starts = x0.shape[0]
-    z0 = np.clip((x0 - lo_np) / span, 1e-3, 1 - 1e-3)  # Adam is scale-free: fine near bounds
-    rng = np.random.default_rng(seed)
-    u = np.log(z0 / (1 - z0)) + 0.05 * rng.standard_normal(z0.shape)
-
-    opt = optax.adam(learning_rate)
-    state = opt.init(jnp.asarray(u))
-    hist = {k: [] for k in ("phase", "value", *_NAMES)}
-    starts_hist = []
-    use_energy = bool(values.max() <= w_floor)
-    best_x, best_v = None, -math.inf
-    bar = None
-    if progress and steps:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=steps, desc="adam", unit="step", dynamic_ncols=True)
-    for _ in range(steps):
-        sig = 1.0 / (1.0 + np.exp(-u))
-        x = lo_np + span * sig
-        val, energy, _, g_val, g_energy = run_batch(x)
-        n_eval += n_starts
-        if use_energy and val.max() > w_floor:
-            # Surrogate phase over: some start is inverted, climb the ergotropy from now on.
-            use_energy = False
-            state = opt.init(jnp.asarray(u))
-        target, g_target = (energy, g_energy) if use_energy else (val, g_val)
-        i = int(np.argmax(target))
-        hist["phase"].append(0 if use_energy else 1)
-        hist["value"].append(float(val[i]))
-        for name, v in _all_three(x[i]).items():
-            hist[name].append(v)
-        starts_hist.append(val)
-        j = int(np.argmax(val))
-        if val[j] > best_v:
-            best_v, best_x = float(val[j]), x[j]
-        # Chain rule to u; Adam minimises, so descend on -target / scale.
-        g_u = -g_target * (span * sig * (1.0 - sig)) / scale
-        with jax.numpy_dtype_promotion("standard"):  # optax mixes int step counts and floats
-            upd, state = opt.update(jnp.asarray(g_u), state)
-            u = np.asarray(optax.apply_updates(jnp.asarray(u), upd))
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(value=f"{val[i]:.6g}")
-    if bar is not None:
-        bar.close()
-
-    # Candidates so far: the best grid point and the best Adam iterate.
     x_best = np.asarray([scan_best[k] for k in free])
     v_best = scan_best["value"]
-    if best_v > v_best:
-        x_best, v_best = best_x, best_v
 
-    # 3. L-BFGS-B polish in normalised box coordinates z in [0, 1]^n (lands on active bounds).
-    if polish_iterations and v_best > w_floor:
-        from scipy.optimize import minimize
-
-        cache = {}
-
-        def fun(z):
-            x = lo_np + span * np.clip(z, 0.0, 1.0)
-            val, _, _, g_val, _ = run_batch(np.broadcast_to(x, (n_starts, n_free)))
-            cache[tuple(z)] = val[0]
-            return -float(val[0]) / scale, -np.asarray(g_val[0], dtype=float) * span / scale
-
-        def callback(intermediate_result):
-            z = intermediate_result.x
-            hist["phase"].append(2)
-            hist["value"].append(-float(intermediate_result.fun) * scale)
-            for name, v in _all_three(lo_np + span * z).items():
-                hist[name].append(v)
-
-        res = minimize(
-            fun,
-            (x_best - lo_np) / span,
-            jac=True,
-            method="L-BFGS-B",
-            bounds=[(0.0, 1.0)] * n_free,
-            callback=callback,
-            options={"maxiter": polish_iterations, "ftol": 1e-14, "gtol": 1e-10},
+    # 2. Multi-start Adam from the best grid points, jittered (reproducibly) in u.
+    x0 = np.stack([pts[k][order[:n_starts]] for k in free], axis=-1)
+    n_starts = x0.shape[0]
+    z0 = np.clip((x0 - lo) / span, 1e-3, 1 - 1e-3)  # Adam is scale-free: fine near bounds
+    rng = np.random.default_rng(seed)
+    u0 = np.log(z0 / (1 - z0)) + 0.05 * rng.standard_normal(z0.shape)
+    hist = {"phase": [], "value": [], "x": []}
+    starts = np.zeros((0, n_starts))
+    if steps:
+        adam_hist, adam_v, adam_x = _adam(
+            problem,
+            mode,
+            fixed,
+            lo,
+            span,
+            u0,
+            use_energy=bool(values.max() <= w_floor),
+            w_floor=w_floor,
+            scale=scale,
+            learning_rate=learning_rate,
+            steps=steps,
+            progress=progress,
         )
-        n_eval += int(res.nfev) * n_starts
-        v_pol = -float(res.fun) * scale
+        n_eval += steps * n_starts
+        for k in hist:
+            hist[k].extend(adam_hist[k])
+        starts = adam_hist["starts"]
+        if adam_v > v_best:
+            x_best, v_best = adam_x, adam_v
+
+    # 3. L-BFGS-B polish of the best candidate so far.
+    final = None
+    if polish_iterations and v_best > w_floor:
+        z0 = (x_best - lo) / span
+        z_pol, v_pol, evaluated, pol_hist = _polish(
+            problem, mode, fixed, lo, span, scale, z0, polish_iterations
+        )
+        final = evaluated.get(z0.tobytes())  # the polish evaluates its start first
+        n_eval += len(evaluated)
+        hist["phase"].extend([2] * len(pol_hist["value"]))
+        hist["value"].extend(pol_hist["value"])
+        hist["x"].extend(pol_hist["x"])
         if v_pol > v_best:
-            x_best, v_best = lo_np + span * np.clip(res.x, 0.0, 1.0), v_pol
+            x_best, v_best = lo + span * z_pol, v_pol
+            final = evaluated.get(z_pol.tobytes())
 
     # Final report at x_best.
-    z_best = (x_best - lo_np) / span
-    val, _, w, g_val, _ = run_batch(np.broadcast_to(x_best, (n_starts, n_free)))
-    n_eval += n_starts
-    v_final, w_final, grad_x = float(val[0]), float(w[0]), g_val[0]
+    if final is None:
+        val, _, w, g_val, _ = _evaluate_one(problem, mode, jnp.asarray(x_best), fixed)
+        final = (float(val), float(w), np.asarray(g_val, dtype=float))
+        n_eval += 1
+    v_final, w_final, grad_x = final
+    z_best = (x_best - lo) / span
     active = {name: "fixed" for name in held}
     for k, name in enumerate(free):
         if z_best[k] <= 1e-9:
@@ -466,9 +581,13 @@ def optimize_ergotropy(
     else:
         t_best, power = t_final, w_final / t_final
 
-    history = {k: np.asarray(v) for k, v in hist.items()}
-    history["starts"] = np.asarray(starts_hist).reshape(-1, n_starts)
-    best = _all_three(x_best)
+    path = [all_three(x) for x in hist["x"]]
+    history = {
+        "phase": np.asarray(hist["phase"], dtype=int),
+        "value": np.asarray(hist["value"], dtype=float),
+    } | {k: np.asarray([p[k] for p in path], dtype=float) for k in _NAMES}
+    history["starts"] = np.asarray(starts).reshape(-1, n_starts)
+    best = all_three(x_best)
     return OptimizeResult(
         T_a=best["T_a"],
         T_m=best["T_m"],

@@ -35,15 +35,15 @@ Structured operators (`pack`/`unpack` convert states to the flat layout the solv
 - `DenseOperator`: the general collisional model (population generator, or the superoperator in
   a real basis of Hermitian matrices): one LU factorisation per step.
 
-Why this design (CPU, 2 cores; `benchmarks/bench_populations.py` has the full numbers):
+Why this design (the measurements are in `benchmarks/README.md`, "Solver design"):
 
-- RODAS5P against RODAS4 on the spin populations at J = 1000, rtol = 1e-8: 273 against 881
-  steps; 7 against 6 solves per step.
-- The resolvent-power form against the stage form (8 solves and 8 products with $L$ plus the
-  per-stage sums): 13 against 25 ms per step at $d = 2\cdot 10^5$.
-- One solve at $d = 2\cdot 10^6$: LAPACK `gtsv` 160 ms, cyclic reduction 50-65 ms, the
-  partitioned sweep 17-23 ms (at $d = 2001$: `gtsv` 50 us, cyclic reduction 10-13 us).
-- Flat states: XLA's CPU reductions (the error norm) ran 18 times slower over `(..., 1)`-shaped
+- RODAS5P over RODAS4: at the tolerances used here the higher order takes about a third of
+  the steps for one more solve per step.
+- The resolvent-power form over the stage form: one structured solve per power replaces a
+  solve, a product with $L$ and the per-stage sums per stage.
+- Cyclic reduction, and for long chains the partitioned sweep, over LAPACK `gtsv` alone: both
+  are faster per solve, the sweep most on the longest chains.
+- Flat states: XLA's CPU reductions (the error norm) are much slower over `(..., 1)`-shaped
   arrays.
 - Diagonalising is not an option: the spin generators are similar to symmetric matrices via
   the detailed-balance transform $\mathrm{diag}\,(\Gamma_+/\Gamma_-)^{i/2}$, which overflows for
@@ -56,10 +56,8 @@ progress meters. The vector field of the `diffrax.ODETerm` must be the operator 
 
 Derivatives: the resolvent powers of a step carry a JVP rule of their own
 (`_resolvent_powers`), one solve per power with the step's factors, which JAX transposes for
-reverse mode, instead of differentiating the elimination line by line. Spin populations,
-rtol = 1e-8, gradient of the ergotropy through diffrax's checkpointed adjoint against one
-forward solve (`benchmarks/bench_gradients.py`): J = 20 4.8x, J = 200 3.7x; forward mode with
-three tangents 3.7x / 4.9x (differentiating the elimination itself: up to 12.5x / 6.4x).
+reverse mode, instead of differentiating the elimination line by line: fewer operations to
+trace and to run than the elimination's own derivative (`benchmarks/bench_gradients.py`).
 """
 
 from __future__ import annotations
@@ -755,7 +753,7 @@ def _default_blocks(n: int, batch: int) -> int:
     """Blocks per chain for `PartitionedTridiagonalOperator`: enough lanes per sweep.
 
     A batch of 32 chains or more (the coherence bands) already fills the vectors: plain Thomas
-    (twice as fast as blocks there, J = 100: 2.8 against 5.5 ms per step)."""
+    is then faster than blocks, which only add the boundary system."""
     if batch >= 32 or n < 64:
         return 1
     W = 2 ** int(np.floor(np.log2(max(1, np.sqrt(n)))))
@@ -793,9 +791,8 @@ def _linear_rescale(t0, t, t1):
 def _powers(op, factors, tau, y0, n: int):
     r"""`(n, *y0.shape)`: $v_1 = S(\tau L y_0)$, $v_j = S v_{j-1}$ ($S = (I - \tau L)^{-1}$)."""
     # Unrolled (n is 6-7): XLA schedules the solves back to back and writes each power into
-    # the stacked output, where a `fori_loop` over a buffer with dynamic indices cost a third
-    # more per step on the spin's coherence bands (J = 100: 0.107 against 0.170 s per solve,
-    # the same compile time).
+    # the stacked output; a `fori_loop` over a buffer with dynamic indices is slower per step
+    # at the same compile time.
     v = op.solve(factors, tau * op.mv(y0))
     vs = [v]
     for _ in range(1, n):

@@ -114,3 +114,16 @@ def check_rate_scale(gamma_tilde, density, coupling):
         check_real("density", density, positive=True),
         check_real("coupling", coupling),
     )
+
+
+def check_box(name: str, b, *, positive: bool = False, strict: bool = True):
+    """A search interval `(lo, hi)` of finite floats, `lo < hi` (`lo <= hi` when not
+    `strict`); `positive`: both ends `> 0`. Errors name the argument."""
+    if not isinstance(b, tuple | list) or len(b) != 2:
+        raise ValueError(f"{name} must be a (lo, hi) pair, got {b!r}")
+    lo = float(check_real(name, b[0], positive=positive))
+    hi = float(check_real(name, b[1], positive=positive))
+    if not (hi > lo if strict else hi >= lo):
+        rel = "<" if strict else "<="
+        raise ValueError(f"{name} bounds must satisfy lo {rel} hi, got ({lo:g}, {hi:g})")
+    return lo, hi

@@ -12,23 +12,12 @@ import sys
 
 import numpy as np
 import pytest
-from scipy.integrate import quad
+from _references import I_quad, birth_death_generator, ergotropy_density_ref
 from scipy.linalg import expm
 
 from jaxcoll._cli import main
 
 # --- independent references (no jaxcoll code) ----------------------------------------------------
-
-
-def I_quad(alpha, s):
-    def f(z):
-        a = 2.0 * math.sqrt(z) * math.sqrt(max(z - s, 0.0))
-        return 0.5 * math.exp(s - (2.0 + alpha) * z + a) * -math.expm1(-2.0 * a)
-
-    lo = max(0.0, s)
-    mid = lo + 10.0 / (2.0 + alpha)
-    kw = dict(epsabs=0, epsrel=1e-12, limit=400)
-    return quad(f, lo, mid, **kw)[0] + quad(f, mid, np.inf, **kw)[0]
 
 
 def rates_ref(omega_s, delta, T_a, T_m, gamma_tilde=None, density=None, coupling=None, E_R=1.0):
@@ -61,12 +50,6 @@ def lindblad_ref(J, omega_s, gp, gm):
         ada = a.T @ a
         L += g * (np.kron(a, a.conj()) - 0.5 * np.kron(ada, eye) - 0.5 * np.kron(eye, ada.T))
     return L
-
-
-def ergotropy_ref(rho, h):
-    r = np.sort(np.linalg.eigvalsh(rho))[::-1]
-    e = np.sort(np.linalg.eigvalsh(h))
-    return max(float(np.real(np.trace(rho @ h)) - r @ e), 0.0)
 
 
 def run_main(capsys, argv):
@@ -147,6 +130,8 @@ BAD = [
     [*OPT, "--scan-points", "1"],
     [*OPT, "--objective", "fun"],
     ["optimize", "--J", "20", "--t-final", "3", "--coupling", "1"],
+    ["optimize", "--J", "20", "--t-final", "3"],  # no rate scale
+    [*OPT, "--gamma-tilde", "1"],  # two rate scales
     ["optimize", "--J", "7.2", "--t-final", "3", "--density", "0.01", "--coupling", "1"],
     ["optimize", "--J", "20", "--t-final", "0", "--density", "0.01", "--coupling", "1"],
     ["optimize", "--J", "20", "--t-final", "3", "--density", "-0.01", "--coupling", "1"],
@@ -230,7 +215,7 @@ def test_evolve_ground_state(capsys, tmp_path):
     for t, E, W in zip(d["t"], d["energy"], d["ergotropy"], strict=True):
         rho = (expm(L * t) @ rho0.reshape(-1)).reshape(5, 5)
         assert E == pytest.approx(np.real(np.trace(rho @ jz)), abs=1e-7)
-        assert W == pytest.approx(ergotropy_ref(rho, jz), abs=1e-7)
+        assert W == pytest.approx(ergotropy_density_ref(rho, jz), abs=1e-7)
     assert d["ergotropy"][-1] > 0.05  # inverted by t = 4 (D > A here)
     assert len(out.splitlines()) == 2 + 5 + 1  # header, rule, rows, "wrote"
 
@@ -255,7 +240,7 @@ def test_evolve_coherent_and_thermal(capsys, tmp_path):
     for t, E, W in zip(d["t"], d["energy"], d["ergotropy"], strict=True):
         rho = (expm(L * t) @ rho0.reshape(-1)).reshape(3, 3)
         assert E == pytest.approx(np.real(np.trace(rho @ jz)), abs=1e-7)
-        assert W == pytest.approx(ergotropy_ref(rho, jz), abs=1e-7)
+        assert W == pytest.approx(ergotropy_density_ref(rho, jz), abs=1e-7)
 
     argv = ["evolve", "--J", "1.5", "--initial", "thermal", "--T0", "0.7", "--t-final", "1",
             "--n-points", "2", "--out", str(f)]  # fmt: skip
@@ -312,7 +297,7 @@ def test_scan_ergotropy_at_t_final(capsys, tmp_path):
             gp, gm = rates_ref(1.0, delta, 5.0, T_m, density=0.01, coupling=1.0)
             L = lindblad_ref(4, 1.0, gp, gm)
             rho = (expm(L * 10.0) @ np.diag(np.eye(9)[0]).astype(complex).reshape(-1)).reshape(9, 9)
-            assert d["ergotropy"][i][j] == pytest.approx(ergotropy_ref(rho, L_jz), abs=1e-6)
+            assert d["ergotropy"][i][j] == pytest.approx(ergotropy_density_ref(rho, L_jz), abs=1e-6)
     assert min(min(r) for r in d["ergotropy"]) > 1.0
 
 
@@ -331,10 +316,7 @@ def test_optimize_contract_flags(capsys, tmp_path):
     # populations only (ground-state start): the rate equation (11)
     J = 20
     m = np.arange(2 * J + 1) - J
-    c2 = (J - m[:-1]) * (J + m[:-1] + 1)
-    M = np.diag(gp * c2, -1) + np.diag(gm * c2, 1)
-    M -= np.diag(M.sum(axis=0))
-    P = expm(3.0 * M)[:, 0]
+    P = expm(3.0 * birth_death_generator(J, gp, gm))[:, 0]
     W = P @ m - (-np.sort(-P)) @ m
     assert d["ergotropy"] == pytest.approx(W, rel=1e-6)
     assert d["ergotropy"] > 30.0

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.integrate import quad
+from _references import I_quad, birth_death_generator, ergotropy_ref
 from scipy.linalg import expm
 
 from jaxcoll._figures import _energy_temperature, _jsonable, gibbs_ergotropy, print_table
@@ -33,22 +33,6 @@ FILES = (
 # --- independent references ----------------------------------------------------------------------
 
 
-def I_quad(alpha, s):
-    """Eq. (20) by adaptive quadrature, integrand in log space (no overflow of sinh)."""
-
-    def f(z):
-        a = 2.0 * math.sqrt(z) * math.sqrt(max(z - s, 0.0))
-        return 0.5 * math.exp(s - (2.0 + alpha) * z + a) * -math.expm1(-2.0 * a)
-
-    lo = max(0.0, s)
-    # split at the integrand's scale so quad resolves the peak and the tail
-    mid = lo + 10.0 / (2.0 + alpha)
-    return (
-        quad(f, lo, mid, epsabs=0, epsrel=1e-12, limit=400)[0]
-        + quad(f, mid, np.inf, epsabs=0, epsrel=1e-12, limit=400)[0]
-    )
-
-
 def rates_ref(D, A, alpha):
     """Eq. (19) over Gamma~, in the Fig. 2 parameters (delta / E_R = D / alpha)."""
     s = D / alpha
@@ -57,18 +41,9 @@ def rates_ref(D, A, alpha):
 
 def populations_ref(J, gp, gm, ts, p0=None):
     """Rate equation (11) for the spin ladder of eq. (18) by dense matrix exponential."""
-    d = int(round(2 * J)) + 1
-    m = np.arange(d) - J
-    c2 = (J - m[:-1]) * (J + m[:-1] + 1)
-    M = np.diag(gp * c2, -1) + np.diag(gm * c2, 1)
-    M -= np.diag(M.sum(axis=0))
-    p0 = np.eye(d)[0] if p0 is None else p0
+    M = birth_death_generator(J, gp, gm)
+    p0 = np.eye(M.shape[0])[0] if p0 is None else p0
     return np.stack([expm(M * (t - ts[0])) @ p0 for t in ts])
-
-
-def ergotropy_ref(P, e):
-    """Eq. (23): energy minus the energy of the passive (descending) rearrangement."""
-    return P @ e - (-np.sort(-P, axis=-1)) @ np.sort(e)
 
 
 def gibbs_ref(J, beta_omega):

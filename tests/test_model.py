@@ -17,6 +17,7 @@ import scipy.linalg as sla
 from _references import I_ref
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
+import jaxcoll
 from jaxcoll._model import CollisionalModel
 
 SETTINGS = settings(
@@ -458,12 +459,11 @@ def test_spin_model_reproduces_eq18(J):
 
 @pytest.mark.parametrize("J", [0.5, 3])
 def test_spin_model_equals_spingas(J):
-    _spin = pytest.importorskip("jaxcoll._spin")
     rng = np.random.default_rng(7)
     d = int(round(2 * J)) + 1
     kw = dict(T_a=1.1, T_m=0.6, gamma_tilde=0.8, E_R=1.2)
     model = spin_collisional(J, 1.0, 0.9, **kw)
-    gas = _spin.SpinGas(J, omega_s=1.0, delta=0.9, **kw)
+    gas = jaxcoll.SpinGas(J, omega_s=1.0, delta=0.9, **kw)
     for _ in range(3):
         rho = jnp.asarray(rand_rho(rng, d))
         a = np.asarray(model.lindbladian(rho))

@@ -14,23 +14,13 @@ import warnings
 import jax
 import numpy as np
 import pytest
-from scipy import special
+from _references import I_ref
 from scipy.integrate import quad
 
 import jaxcoll
 from jaxcoll._cli import main
 from jaxcoll._model import CollisionalModel
 from jaxcoll._validity import ValidityWarning, _profile_volume, check_validity
-
-
-def I_ref(alpha, s):
-    kap = math.sqrt(alpha * (alpha + 4.0))
-    x = abs(s) * kap / 2.0
-    return (
-        2.0 / (alpha * (alpha + 4.0))
-        if s == 0
-        else abs(s) * math.exp(-alpha * s / 2 - x) * (special.k1e(x) / kap)
-    )
 
 
 def spin_dense(J):
