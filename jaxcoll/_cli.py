@@ -94,7 +94,7 @@ def _nonnegative_int(name):
 
 
 def _print_table(rows, headers):
-    from ._figures import print_table
+    from ._table import print_table
 
     print_table(rows, headers)
 

@@ -17,7 +17,8 @@ import pytest
 from _references import I_quad, birth_death_generator, ergotropy_ref
 from scipy.linalg import expm
 
-from jaxcoll._figures import _energy_temperature, _jsonable, gibbs_ergotropy, print_table
+from jaxcoll._figure_data import _energy_temperature, _jsonable, gibbs_ergotropy
+from jaxcoll._table import print_table
 
 FILES = (
     "fig2_ergotropy.png",
@@ -221,6 +222,54 @@ def test_energy_flows_numbers(run):
         assert jM == pytest.approx(-J_A, rel=1e-8, abs=1e-14) and abs(jS) < 1e-14
         assert jA * (T_a - T_m) <= 1e-15  # heat leaves the hotter sector
     assert q["first_law_max"] < 1e-10
+
+
+# --- numbers apart from drawing ------------------------------------------------------------------
+
+DRAWN = ("fig2_ergotropy", "fig3_scattering_integral", "thermalisation", "phase_diagram",
+         "optimisation", "energy_flows")  # fmt: skip
+
+
+def test_redraw_from_results_json(run):
+    """Every figure redraws from its results.json entry alone (plain lists, "inf" strings), and
+    draws exactly those numbers."""
+    import jaxcoll.figures as figures
+
+    results = run[2]
+    n_axes = dict(fig3_scattering_integral=3, phase_diagram=3, optimisation=3, energy_flows=4)
+    for name in DRAWN:
+        fig = getattr(figures, f"draw_{name}")(results[name])
+        assert len(fig.axes) == n_axes.get(name, 2 if name == "thermalisation" else 1), name
+    r = results["fig2_ergotropy"]
+    lines = [ln for ln in figures.draw_fig2_ergotropy(r).axes[0].lines if len(ln.get_xdata()) > 2]
+    assert len(lines) == len(r["curves"])
+    for ln, c in zip(lines, r["curves"], strict=True):
+        np.testing.assert_array_equal(ln.get_xdata(), r["t"])
+        np.testing.assert_array_equal(ln.get_ydata(), c["ergotropy"])
+
+
+def test_numbers_and_rates_command_without_matplotlib():
+    """With matplotlib unimportable, the figures' numbers and `jaxcoll rates` still work."""
+    code = """
+import sys
+sys.modules["matplotlib"] = None  # any import of matplotlib now raises ImportError
+import jaxcoll.figures as figures
+from jaxcoll._cli import main
+
+assert main(["rates", "--T-a", "2", "--delta", "1"]) == 0
+d = figures.fig3_scattering_integral_data(fast=True)
+assert d["log10_I"].shape == (21, 41)
+d = figures.fig2_ergotropy_data(J=2, n_t=5)
+assert len(d["curves"]) == 4 and d["t"].shape == (5,)
+figures.print_table([[1.0]], ["x"])
+try:
+    figures.draw_fig2_ergotropy(d)
+except ImportError:
+    print("drawing needs matplotlib")
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "gamma_plus" in proc.stdout and "drawing needs matplotlib" in proc.stdout
 
 
 # --- helpers (in process, cheap) -----------------------------------------------------------------
