@@ -56,6 +56,7 @@ from ._solver import (
     Rosenbrock,
     TridiagonalOperator,
 )
+from ._spin import ladder_channels
 from ._states import validate_state
 from ._validation import check_spin, is_concrete
 
@@ -125,21 +126,9 @@ class _SpinLadder(AbstractModel):
         return self.m
 
     def channels(self) -> Channels:
-        gp, gm = spin_rates(self.D, self.A, self.alpha)
-        d = self.dim
-        i = np.arange(d - 1)
         c = jnp.sqrt((self.J - self.m[:-1]) * (self.J + self.m[:-1] + 1.0))
         one = jnp.ones((), dtype=self.m.dtype)
-        return Channels(
-            bohr=jnp.stack([one, -one]),
-            ancilla=jnp.zeros(2),
-            rates=jnp.stack([gp, gm]),
-            channel=np.repeat([0, 1], d - 1),
-            row=np.concatenate([i + 1, i]),
-            col=np.concatenate([i, i + 1]),
-            value=jnp.concatenate([c, c]).astype(jnp.result_type(complex)),
-            dim=d,
-        )
+        return ladder_channels(c, one, jnp.zeros(()), *spin_rates(self.D, self.A, self.alpha))
 
     def is_real(self) -> bool:
         return True

@@ -225,21 +225,8 @@ class SpinGas(AbstractModel):
 
     def channels(self) -> Channels:
         """$J_+$ and $J_-$ as the two channels of `AbstractModel` (COO entries)."""
-        gp, gm = self.rates()
-        d = self.dim
-        i = np.arange(d - 1)
-        c = self.ladder()
         w_s, w_a = jnp.asarray(self.omega_s), jnp.asarray(self.omega_a)
-        return Channels(
-            bohr=jnp.stack([w_s, -w_s]),
-            ancilla=jnp.stack([-w_a, w_a]),
-            rates=jnp.stack([gp, gm]),
-            channel=np.repeat([0, 1], d - 1),
-            row=np.concatenate([i + 1, i]),
-            col=np.concatenate([i, i + 1]),
-            value=jnp.concatenate([c, c]).astype(jnp.result_type(complex)),
-            dim=d,
-        )
+        return ladder_channels(self.ladder(), w_s, -w_a, *self.rates())
 
     def is_real(self) -> bool:
         return True
@@ -458,6 +445,24 @@ class _BandSectors(Sectors):
     @layout.setter
     def layout(self, value):
         self._layout = value
+
+
+def ladder_channels(c, bohr, ancilla, gp, gm) -> Channels:
+    r"""The two channels $\sqrt{\Gamma_+}J_+$ and $\sqrt{\Gamma_-}J_-$ of a spin ladder with
+    coefficients `c` ($\langle m+1|J_+|m\rangle$): $J_+$ gains `bohr` in the system and
+    `ancilla` in the ancilla per jump, $J_-$ the opposite."""
+    d = c.shape[0] + 1
+    i = np.arange(d - 1)
+    return Channels(
+        bohr=jnp.stack([bohr, -bohr]),
+        ancilla=jnp.stack([ancilla, -ancilla]),
+        rates=jnp.stack([gp, gm]),
+        channel=np.repeat([0, 1], d - 1),
+        row=np.concatenate([i + 1, i]),
+        col=np.concatenate([i, i + 1]),
+        value=jnp.concatenate([c, c]).astype(jnp.result_type(complex)),
+        dim=d,
+    )
 
 
 @functools.lru_cache(maxsize=8)
