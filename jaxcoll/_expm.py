@@ -185,7 +185,7 @@ def _check_cost(lam, ts):
         lam,
         lam * (ts[-1] - ts[0]) > _MAX_PRODUCTS,
         "the exponential path would take more than 2^24 tridiagonal products (rates x time "
-        "too large): use method='cyclic' (the adaptive Rosenbrock solver) for such long times",
+        "too large): use solver='rodas5p' (the adaptive Rosenbrock solver) for such long times",
     )
 
 
@@ -255,18 +255,20 @@ def _propagate_jvp(tol, primals, tangents):
     return ps, dps[:, 0] * dgp + dps[:, 1] * dgm + rate * dt
 
 
-# `method="auto"` (functionals, `ergotropy_curve`) takes this path up to this many levels in
-# float64, the adaptive Rosenbrock solver above (crossover: benchmarks/README.md, "Scans").
+# The automatic solver choice (functionals, `ergotropy_curve`) takes this path up to this many
+# levels in float64, the adaptive Rosenbrock solver above (crossover: benchmarks/README.md,
+# "Scans").
 AUTO_MAX_DIM = 64
 
 
-def chosen(method: str, d: int, dtype=None) -> bool:
-    """Whether `method` (`"exponential"`, or `"auto"` for a short ladder in float64) selects
-    this path for a ladder of `d` levels."""
-    if method == "exponential":
-        return True
+def chosen(exponential: bool | None, d: int, dtype=None) -> bool:
+    """Whether the exact path is taken for a ladder of `d` levels: `exponential` is
+    `SolverOptions.exponential` (`True`: always; `False`: never; `None`, automatic: for a short
+    ladder in float64)."""
+    if exponential is not None:
+        return bool(exponential)
     double = jnp.dtype(dtype if dtype is not None else jnp.result_type(float)) == jnp.float64
-    return method == "auto" and d <= AUTO_MAX_DIM and double
+    return d <= AUTO_MAX_DIM and double
 
 
 def from_ground(gp, gm, ts: Float[Array, " n"], d: int, tol: float) -> Float[Array, "n d"]:
