@@ -57,6 +57,7 @@ from ._solver import (
     Rosenbrock,
     TridiagonalOperator,
 )
+from ._spin import birth_death_bands
 from ._states import validate_state
 from ._validation import check_spin, is_concrete
 
@@ -156,12 +157,7 @@ class _SpinLadder(AbstractModel):
     def population_generator(self):
         gp, gm = spin_rates(self.D, self.A, self.alpha)
         m = self.m[:-1]
-        c2 = (self.J - m) * (self.J + m + 1.0)
-        z = jnp.zeros(1, dtype=c2.dtype)
-        lower = gp * jnp.concatenate([z, c2])
-        upper = gm * jnp.concatenate([c2, z])
-        diag = -(gp * jnp.concatenate([c2, z]) + gm * jnp.concatenate([z, c2]))
-        return lower, diag, upper
+        return birth_death_bands(gp, gm, (self.J - m) * (self.J + m + 1.0))
 
 
 def _cast(x, dtype):
@@ -356,16 +352,6 @@ def _fold_maps(d: int):
     chain = np.where(inside, chain, 0)
     pos = np.where(inside, pos, 0)
     return q, p, valid, chain, pos, inside
-
-
-def _tridiagonal_rmatvec(lower, diag, upper, x):
-    """$L^\\top x$ for a tridiagonal $L$ in gtsv convention, along the last axis."""
-    z = jnp.zeros_like(x[..., :1])
-    return (
-        diag * x
-        + jnp.concatenate([lower[..., 1:] * x[..., 1:], z], axis=-1)
-        + jnp.concatenate([z, upper[..., :-1] * x[..., :-1]], axis=-1)
-    )
 
 
 def _spin_operator(lower, diag, upper, method: str):

@@ -61,7 +61,7 @@ from . import _config, _expm  # noqa: F401  (_config: float64 on import)
 from ._evolve import _ergotropy_populations, _times_from_zero, evolve
 from ._observables import ergotropy_populations
 from ._options import SolverOptions, solver_options
-from ._spin import SpinGas
+from ._spin import SpinGas, tridiagonal_apply
 from ._validation import check_real
 
 __all__ = [
@@ -234,11 +234,7 @@ def _solve_scaling_jvp(opts, primals, tangents):
     (we, pops), (s, _) = jax.jvp(lambda m: _flow_with_populations(m, ts, opts), (model,), (v,))
 
     # Time derivatives of W and E at the computed states: dP/dt = L P.
-    lo, di, up = model.population_generator()
-    zero = jnp.zeros_like(pops[:, :1])
-    prev = jnp.concatenate([zero, pops[:, :-1]], axis=1)
-    nxt = jnp.concatenate([pops[:, 1:], zero], axis=1)
-    dp = di * pops + lo * prev + up * nxt
+    dp = tridiagonal_apply(*model.population_generator(), pops)
     eps = model.energies()
     w_dot = jax.vmap(lambda p, q: jax.jvp(lambda p: ergotropy_populations(p, eps), (p,), (q,))[1])(
         pops, dp

@@ -29,24 +29,16 @@ import numpy as np
 
 from . import _config  # noqa: F401
 from ._bessel import xk1e
-from ._validation import check_real
+from ._validation import check_real, common_float
 
 _LN2 = math.log(2.0)
-
-
-def _common_float(*args):
-    """Convert the arguments to one floating dtype (float64 unless all are lower precision)."""
-    arrays = [jnp.asarray(a) for a in args]
-    floats = [a.dtype for a in arrays if jnp.issubdtype(a.dtype, jnp.floating)]
-    dtype = np.result_type(*floats) if floats else jnp.result_type(float)
-    return tuple(a.astype(dtype) for a in arrays)
 
 
 def _validated(alpha, s):
     alpha, s = (np.asarray(a) if isinstance(a, list | tuple) else a for a in (alpha, s))
     alpha = check_real("alpha", alpha, positive=True)
     s = check_real("s", s)
-    return _common_float(alpha, s)
+    return common_float(alpha, s)
 
 
 # ---------------------------------------------------------------------------------------------
