@@ -198,11 +198,11 @@ def _unpack(X):
 
 
 # Sorting for eq. (23) and the passive energy. On CPU the sort runs in NumPy through a callback
-# (the permutation only when differentiating): XLA's CPU sort is about 15 times slower (0.6 s
-# against 0.04 s for 1000 rows of 2001) and would dominate the cost of ergotropy curves.
+# (the permutation only when differentiating): XLA's CPU sort is much slower and would dominate
+# the cost of ergotropy curves (timings: benchmarks/README.md, "Host sort and spectra").
 # Timsort ("stable") is adaptive: populations are nearly unimodal along the ladder, so it runs
-# in about linear time (0.5 ms against 13 ms for quicksort at d = 2e5). Elsewhere (GPU), and for
-# short rows (a callback costs ~0.1 ms), `lax.sort`.
+# in about linear time. Elsewhere (GPU), and for short rows (where the fixed cost of a callback
+# dominates), `lax.sort`.
 
 
 def _descending(x):
@@ -310,8 +310,8 @@ def _spectrum(rho):
     """Eigenvalues of a Hermitian matrix (ascending); differentiable.
 
     On CPU through NumPy (LAPACK without eigenvectors; the eigenvectors only when
-    differentiating): 8 times faster than `jnp.linalg.eigvalsh`, which computes the
-    eigenvectors as well (0.04 s against 0.3 s at d = 201). Small matrices stay in XLA.
+    differentiating), since `jnp.linalg.eigvalsh` computes the eigenvectors as well (timings:
+    benchmarks/README.md, "Host sort and spectra"). Small matrices stay in XLA.
     """
     if rho.shape[-1] < _HOST_EIGH_MIN:
         return jnp.linalg.eigvalsh(rho)

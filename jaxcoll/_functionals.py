@@ -18,17 +18,20 @@ Time is in the model's unit $\hbar/E_R$ (not $1/\tilde\Gamma$ as in `ergotropy_c
 - `mode="reverse"` (default) differentiates through the ODE solve with Diffrax's
   `RecursiveCheckpointAdjoint`: reverse mode whose memory is bounded by the checkpoint budget
   (`checkpoints`, default: Diffrax's scheme for `max_steps`). Cost independent of the number
-  of parameters, about 3.5-5 solves here, 4.5-6 with `checkpoints=16`
-  (`benchmarks/bench_gradients.py`).
+  of parameters; a smaller checkpoint budget trades memory for recomputation.
 - `mode="forward"` uses `diffrax.ForwardMode`: tangents ride along with the solution, no tape;
-  cost grows with the number of parameters, for three about 2.5-5 solves. Differentiate it with
-  `jax.jvp`/`jax.jacfwd` (reverse mode through it raises).
+  cost grows with the number of parameters. Differentiate it with `jax.jvp`/`jax.jacfwd`
+  (reverse mode through it raises).
 - `mode="scaling"` uses the structure of the problem (see `_solve_scaling`): all parameters
   act through the two rates, the flow depends on them only through $\Gamma_\pm t$, so one
   forward tangent plus Euler's theorem gives the derivative with respect to every parameter.
-  About 2-3 solves for any number of parameters, works under `grad`, `jvp` and `vmap`, and
-  compiles faster than the other two; it is the derivative of the exact flow to solver
-  accuracy, where the other two are exact derivatives of the discrete solver.
+  The cost does not grow with the number of parameters (one tangent), it works under `grad`,
+  `jvp` and `vmap`, and it compiles faster than the other two (a smaller graph); it is the
+  derivative of the exact flow to solver accuracy, where the other two are exact derivatives
+  of the discrete solver.
+
+What each mode costs, in solves per gradient, is measured by `benchmarks/bench_gradients.py`
+(numbers in benchmarks/README.md, "Gradients").
 
 On the exact path (`solver="exponential"`, the default for $d \le 64$; see `_expm.py`) the
 populations are propagated without time steps, and all three modes give the derivative of the

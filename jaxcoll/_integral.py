@@ -13,8 +13,9 @@ smooth through $s = 0$, where $I(\alpha, 0) = 2/(\alpha(\alpha+4))$, and with th
 $I(\alpha, -s) = e^{\alpha s} I(\alpha, s)$ (detailed balance of the rates of eq. (19)).
 
 `scattering_integral_quad` evaluates eq. (20) directly, without Bessel functions, through
-`log_threshold_integral`: a quadrature engine for any integral over the same collision
-kinematics, to be reused by other interaction shapes.
+`log_threshold_integral`, a quadrature for integrals over these collision kinematics: an
+independent check on the closed form. (Other interaction shapes have their own quadrature, over
+momentum transfer, in `_profiles.py`.)
 """
 
 from __future__ import annotations
@@ -321,8 +322,8 @@ def scattering_integral_quad(alpha, s, *, n: int = 128, log: bool = False):
     $$I(\alpha, s) = e^s \int_{\max\{0, s\}}^\infty dz\, e^{-(2+\alpha) z}
     \sinh\!\left(2\sqrt{z}\sqrt{z - s}\right) \qquad (20)$$
 
-    evaluated with `log_threshold_integral`. An independent check on `scattering_integral`,
-    and the template for interaction shapes without a closed form.
+    evaluated with `log_threshold_integral`: an independent check on `scattering_integral`
+    (the Gaussian interaction of eq. D1; other shapes: `profile_integral`).
 
     **Arguments:**
 
