@@ -5,11 +5,12 @@ omega_s = 1, density n R^3 = 0.01, coupling V0/E_R = 1, ground-state start, t = 
 About a third of the grid inverts the spin (eq. 22: T_m < delta T_a / (omega_s + delta)).
 
 - jaxcoll: `scan(fn, grid(...))` with `fn` = `ergotropy_at` as a user calls it (default
-  `method="auto"`, which at d = 41 is the exact path of `jaxcoll/_expm.py`: uniformisation of
+  the default solver, which at d = 41 is the exact path of `jaxcoll/_expm.py`: uniformisation of
   the population generator, no time steps, atol = rtol/100 = 1e-8 bounds the populations'
   1-norm error), `jax.vmap` over chunks taken in Z-order (`order="locality"`), for the chunk
   sizes `--chunk` (main row) and `--chunks`; the exact path with atol 1e-13 (round-off); and
-  the adaptive Rosenbrock path (`method="cyclic"`) at rtol 1e-6 and 1e-8. Warm time (compiled,
+  the adaptive Rosenbrock path (`solver="rodas5p", tridiagonal="cyclic"`) at rtol 1e-6 and
+  1e-8. Warm time (compiled,
   best of `--repeat`) and cold time (with compilation) of the main row.
 - SciPy: a Python loop of `scipy.linalg.expm(L t)` on the (2J+1)-dimensional tridiagonal
   population generator L built in NumPy, then eq. (23): the exact reference. The rates for
@@ -75,7 +76,10 @@ def make_w_point(rtol, method="auto", atol=None):
 
     def w_point(p):
         params = {"T_a": T_A, "T_m": p["T_m"], "delta": p["delta"]}
-        return ergotropy_at(params, T, J=J, rtol=rtol, atol=atol, method=method, **GAS)
+        solver = {"auto": {}, "exponential": {"solver": "exponential"}}.get(
+            method, {"solver": "rodas5p", "tridiagonal": method}
+        )
+        return ergotropy_at(params, T, J=J, rtol=rtol, atol=atol, **solver, **GAS)
 
     return w_point
 

@@ -53,6 +53,7 @@ from ._observables import (
     von_neumann_entropy as von_neumann_entropy,
 )
 from ._optimize import OptimizeResult as OptimizeResult, optimize_ergotropy as optimize_ergotropy
+from ._options import SolverOptions as SolverOptions
 from ._profiles import (
     Exponential as Exponential,
     FourierProfile as FourierProfile,

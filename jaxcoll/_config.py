@@ -13,13 +13,13 @@ accelerators (GPU, TPU), chosen when a function is traced:
 - the sorts of eq. (23) and of the passive energy (`_evolve._sorted_form`): on CPU NumPy's
   stable sort through `jax.pure_callback` (rows of 512 entries or more); on accelerators
   `lax.sort`;
-- the tridiagonal solver of the spin model's `method="auto"` (`_evolve._spin_operator`): on CPU
+- the tridiagonal solver of the spin model's `tridiagonal="auto"` (`_evolve._spin_operator`): on CPU
   the partitioned Thomas sweep for long chains or large batches; on accelerators cyclic
   reduction, whose levels are vectorised (no sequential sweep).
 
 The accelerator paths use no host callback, so nothing inside a traced solve leaves the device.
 The linear algebra they use: `jax.lax.linalg.tridiagonal_solve` (cuSPARSE `gtsv2` on NVIDIA
-GPUs; the short reduced system left by cyclic reduction, and `method="lapack"`),
+GPUs; the short reduced system left by cyclic reduction, and `tridiagonal="lapack"`),
 `jnp.linalg.eigvalsh` / `jnp.linalg.eigh` (cuSOLVER `syevd`: spectra of stored states,
 `ergotropy`, `von_neumann_entropy`, `relative_entropy`, `CollisionalModel.entropy_production_rate`),
 `lax.sort` (eq. 23), and LU factorisation with triangular solves (cuSOLVER `getrf`/`getrs`:

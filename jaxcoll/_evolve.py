@@ -47,6 +47,7 @@ from jaxtyping import Array, Complex, Float, Int
 
 from . import _config, _expm, _sectors
 from ._observables import shannon_entropy
+from ._options import SolverOptions, solver_options
 from ._protocol import AbstractModel, Channels, Sectors, check_bohr_homogeneous, complex_dtype
 from ._rates import spin_rates
 from ._solver import (
@@ -56,7 +57,7 @@ from ._solver import (
     Rosenbrock,
     TridiagonalOperator,
 )
-from ._spin import ladder_channels
+from ._spin import birth_death_bands, ladder_channels
 from ._states import validate_state
 from ._validation import check_spin, is_concrete
 
@@ -144,12 +145,7 @@ class _SpinLadder(AbstractModel):
     def population_generator(self):
         gp, gm = spin_rates(self.D, self.A, self.alpha)
         m = self.m[:-1]
-        c2 = (self.J - m) * (self.J + m + 1.0)
-        z = jnp.zeros(1, dtype=c2.dtype)
-        lower = gp * jnp.concatenate([z, c2])
-        upper = gm * jnp.concatenate([c2, z])
-        diag = -(gp * jnp.concatenate([c2, z]) + gm * jnp.concatenate([z, c2]))
-        return lower, diag, upper
+        return birth_death_bands(gp, gm, (self.J - m) * (self.J + m + 1.0))
 
 
 def _cast(x, dtype):
@@ -190,11 +186,11 @@ def _unpack(X):
 
 
 # Sorting for eq. (23) and the passive energy. On CPU the sort runs in NumPy through a callback
-# (the permutation only when differentiating): XLA's CPU sort is about 15 times slower (0.6 s
-# against 0.04 s for 1000 rows of 2001) and would dominate the cost of ergotropy curves.
+# (the permutation only when differentiating): XLA's CPU sort is much slower and would dominate
+# the cost of ergotropy curves (timings: benchmarks/README.md, "Host sort and spectra").
 # Timsort ("stable") is adaptive: populations are nearly unimodal along the ladder, so it runs
-# in about linear time (0.5 ms against 13 ms for quicksort at d = 2e5). Elsewhere (GPU), and for
-# short rows (a callback costs ~0.1 ms), `lax.sort`.
+# in about linear time. Elsewhere (GPU), and for short rows (where the fixed cost of a callback
+# dominates), `lax.sort`.
 
 
 def _descending(x):
@@ -302,8 +298,8 @@ def _spectrum(rho):
     """Eigenvalues of a Hermitian matrix (ascending); differentiable.
 
     On CPU through NumPy (LAPACK without eigenvectors; the eigenvectors only when
-    differentiating): 8 times faster than `jnp.linalg.eigvalsh`, which computes the
-    eigenvectors as well (0.04 s against 0.3 s at d = 201). Small matrices stay in XLA.
+    differentiating), since `jnp.linalg.eigvalsh` computes the eigenvectors as well (timings:
+    benchmarks/README.md, "Host sort and spectra"). Small matrices stay in XLA.
     """
     if rho.shape[-1] < _HOST_EIGH_MIN:
         return jnp.linalg.eigvalsh(rho)
@@ -344,16 +340,6 @@ def _fold_maps(d: int):
     chain = np.where(inside, chain, 0)
     pos = np.where(inside, pos, 0)
     return q, p, valid, chain, pos, inside
-
-
-def _tridiagonal_rmatvec(lower, diag, upper, x):
-    """$L^\\top x$ for a tridiagonal $L$ in gtsv convention, along the last axis."""
-    z = jnp.zeros_like(x[..., :1])
-    return (
-        diag * x
-        + jnp.concatenate([lower[..., 1:] * x[..., 1:], z], axis=-1)
-        + jnp.concatenate([z, upper[..., :-1] * x[..., :-1]], axis=-1)
-    )
 
 
 def _spin_operator(lower, diag, upper, method: str):
@@ -985,33 +971,34 @@ def _run(
     ts,
     *,
     kind,
-    rtol,
-    atol,
-    max_steps,
+    opts: SolverOptions,
+    max_steps: int,
     observables_only,
-    progress,
-    adjoint,
-    dtype,
-    solver,
-    norm,
-    method,
+    adjoint=None,
     observables=OBSERVABLES,
     e_ops=None,
 ):
-    rtol = _check_positive("rtol", rtol)
+    """Check the settings, solve with `opts`, and raise (or, traced, flag) solver failures."""
     observables = _check_observables(observables, observables_only, e_ops is not None)
-    atol = _check_positive("atol", atol)
-    if isinstance(max_steps, bool) or not isinstance(max_steps, numbers.Integral) or max_steps < 1:
-        raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
-    if norm not in _NORMS:
-        raise ValueError(f"norm must be 'max' or 'rms', got {norm!r}")
-    if solver is None:
+    if opts.exponential:
+        raise ValueError(
+            "solver='exponential' propagates the spin's population ladder (ergotropy_curve, "
+            "the functionals); evolve integrates with a Rosenbrock solver: use solver=None"
+        )
+    if opts.mode == "scaling":
+        raise ValueError(
+            "mode='scaling' is for the functionals; evolve takes 'reverse' or 'forward'"
+        )
+    rtol, atol = float(opts.rtol), float(opts.atol)
+    solver = opts.solver
+    if solver is None or solver == "auto":
         solver = Rosenbrock()
     elif isinstance(solver, str):
         solver = Rosenbrock(solver)
     if adjoint is None:
-        adjoint = diffrax.RecursiveCheckpointAdjoint()
-    dtype = _float_dtype(dtype)
+        adjoint = opts.adjoint()
+    dtype = _float_dtype(opts.dtype)
+    norm, method, progress = opts.norm, opts.tridiagonal, opts.progress
     real = dtype if dtype is not None else jnp.result_type(float)
     plan = _plan(model, kind)
     e_sel = None if e_ops is None else _e_ops_support(model, e_ops, plan, kind)
@@ -1054,18 +1041,14 @@ def evolve(
     rho0,
     ts,
     *,
-    rtol: float = 1e-8,
-    atol: float = 1e-10,
-    max_steps: int = 100_000,
+    rtol: float | None = None,
+    atol: float | None = None,
+    options: SolverOptions | None = None,
     observables_only: bool = False,
-    progress: bool = False,
-    adjoint: diffrax.AbstractAdjoint | None = None,
-    dtype=None,
-    solver: Rosenbrock | str | None = None,
-    norm: str = "max",
-    method: str = "auto",
     observables: tuple[str, ...] = OBSERVABLES,
     e_ops=None,
+    adjoint: diffrax.AbstractAdjoint | None = None,
+    **solver_options_kw,
 ) -> EvolveResult:
     r"""Evolve a state under the master equation of `model` and record observables at `ts`.
 
@@ -1084,20 +1067,15 @@ def evolve(
       coherences inside a degenerate level start at zero), or a `(d, d)` density matrix in the
       model's basis (full dynamics; for `CollisionalModel` the basis of `h_s`).
     - `ts`: strictly increasing save times (at least one).
-    - `rtol`, `atol`: local error tolerances of the adaptive step; the error is measured
-      in the max norm over the entries of the state: every population (or matrix element)
-      within `atol + rtol |y|` per step, whatever $d$. `norm="rms"` takes the root mean
-      square instead (as SciPy and Diffrax do by default): fewer steps (about 40% at
-      J = 1000), but an error spread over the ladder counts less the longer the ladder.
-    - `max_steps`: the most steps the solver may take before giving up.
+    - `rtol`, `atol`: local error tolerances of the adaptive step (default `1e-8`, `1e-10`),
+      in the max norm over the entries of the state (see `SolverOptions`).
+    - `options`: a `SolverOptions` with the other solver settings (`max_steps`, `norm`,
+      `solver`, `tridiagonal`, `mode`, `checkpoints`, `dtype`, `progress`); each may also be
+      given as a keyword here (`max_steps=...`), which overrides `options`. `solver` is the
+      integrator (a `Rosenbrock` tableau), `tridiagonal` the algorithm of the linear solves
+      on tridiagonal blocks; the deprecated `method=` meant the latter.
     - `observables_only`: compute the observables at `ts` during the solve and store no
       states (memory $O(n_t)$ instead of $O(n_t d)$ or $O(n_t d^2)$).
-    - `progress`: show a tqdm progress bar.
-    - `adjoint`: a `diffrax` adjoint; default `RecursiveCheckpointAdjoint()` (reverse-mode
-      gradients with respect to the model's float parameters).
-    - `dtype`: `None` (float64, the default) or `jnp.float32` (faster on GPUs; tolerances below
-      about `1e-6` are then out of reach).
-    - `solver`: a `Rosenbrock` instance or tableau name (`"rodas5p"`, default; `"rodas4"`).
     - `observables`: which of `"energy"`, `"ergotropy"`, `"entropy"`, `"heat_current"` to
       compute (default all; the others are `None`). For density matrices the ergotropy and
       the entropy take one eigendecomposition per save point, which dominates the cost of
@@ -1110,10 +1088,9 @@ def evolve(
       concrete operators), so with `observables_only=True` and `observables=()` a full
       density-matrix run stores nothing but these numbers. For a population start only the
       diagonals (in the working basis) matter.
-    - `method`: the tridiagonal solves of the chain blocks (the spin's coherence bands and
-      population ladder): `"auto"` (on CPU cyclic reduction below 8192 levels, the
-      partitioned sweep above and for batches of chains; cyclic reduction on accelerators),
-      `"cyclic"`, `"partition"` or `"lapack"` (see `_solver.py`).
+    - `adjoint`: a `diffrax` adjoint, overriding the one of `options.mode` (default
+      `RecursiveCheckpointAdjoint()`: reverse-mode gradients with respect to the model's
+      float parameters).
 
     **Returns:** an `EvolveResult` with `ts`, `energy`, `ergotropy`, `entropy`,
     `heat_current`, and `states` (density-matrix start) or `populations` (population start).
@@ -1135,21 +1112,17 @@ def evolve(
     kind = "populations" if rho0.ndim == 1 else "density"
     ts = _check_ts(ts)
     e_ops = _check_e_ops(e_ops, d)
+    opts = solver_options(options, caller="evolve", rtol=rtol, atol=atol, **solver_options_kw)
+    dtype = opts.dtype
     ys, (n, n_acc, n_rej) = _run(
         model,
         rho0,
         ts,
         kind=kind,
-        rtol=rtol,
-        atol=atol,
-        max_steps=max_steps,
+        opts=opts,
+        max_steps=opts.steps(100_000),
         observables_only=observables_only,
-        progress=progress,
         adjoint=adjoint,
-        dtype=dtype,
-        solver=solver,
-        norm=norm,
-        method=method,
         observables=observables,
         e_ops=e_ops,
     )
@@ -1181,12 +1154,11 @@ def ergotropy_curve(
     alpha,
     ts,
     *,
-    rtol: float = 1e-8,
-    atol: float = 1e-10,
-    max_steps: int = 100_000,
+    rtol: float | None = None,
+    atol: float | None = None,
+    options: SolverOptions | None = None,
     adjoint: diffrax.AbstractAdjoint | None = None,
-    dtype=None,
-    method: str = "auto",
+    **solver_options_kw,
 ) -> Float[Array, " n_t"]:
     r"""Ergotropy $\mathcal W(t_i)/\omega_S$ of the spin started in its ground state (Fig. 2).
 
@@ -1203,21 +1175,25 @@ def ergotropy_curve(
       and $E_R/k_BT_M$.
     - `ts`: strictly increasing times $t_i \ge 0$ in units of $1/\tilde\Gamma$ (one or more;
       need not start at 0 nor be evenly spaced).
-    - `rtol`, `atol`, `max_steps`, `adjoint`, `dtype`, `method`: as for `evolve`; and
-      `method="exponential"` propagates exactly instead (uniformisation, no time steps:
-      `atol` bounds the 1-norm error of the populations, the other settings do not apply).
-      `"auto"` takes it for $d \le 64$ in float64, the adaptive solver otherwise.
+    - `rtol`, `atol`, `options` and the keywords of `SolverOptions`: as for `evolve`; the
+      default `solver` propagates exactly (uniformisation, no time steps: `atol` bounds the
+      1-norm error of the populations) for $d \le 64$ in float64, and integrates with the
+      adaptive solver otherwise.
+    - `adjoint`: as for `evolve`.
 
     **Returns:** shape `(n_t,)`. Jit-able, differentiable in `D`, `A`, `alpha`, and `vmap`s
     over them.
     """
+    opts = solver_options(
+        options, caller="ergotropy_curve", rtol=rtol, atol=atol, **solver_options_kw
+    )
     J = check_spin(J)
     grid = _times_from_zero(ts)
     d = int(round(2 * J)) + 1
-    if _expm.chosen(method, d, dtype):
-        if dtype is not None and jnp.dtype(dtype) != jnp.float64:
-            raise ValueError("method='exponential' computes in float64: use dtype=None")
-        w = _curve_exponential(D, A, alpha, grid, d=d, tol=_check_positive("atol", atol))
+    if _expm.chosen(opts.exponential, d, opts.dtype):
+        if opts.dtype is not None and jnp.dtype(opts.dtype) != jnp.float64:
+            raise ValueError("solver='exponential' computes in float64: use dtype=None")
+        w = _curve_exponential(D, A, alpha, grid, d=d, tol=float(opts.atol))
         return jnp.where(grid[1:] > 0, w, jnp.zeros_like(w))
     model = _SpinLadder(J=J, D=D, A=A, alpha=alpha, m=np.arange(d, dtype=float) - J)
     p0 = np.zeros(d)
@@ -1227,19 +1203,13 @@ def ergotropy_curve(
         p0,
         grid,
         kind="populations",
-        rtol=rtol,
-        atol=atol,
-        max_steps=max_steps,
+        opts=dataclasses.replace(opts, solver=None if opts.exponential is None else opts.solver),
+        max_steps=opts.steps(100_000),
         # Storing the populations and sorting them all at once is faster; above ~128 MB of
         # populations the observables are computed during the solve instead.
         observables_only=grid.shape[0] * d > _STORE_MAX,
         observables=("ergotropy",),
-        progress=False,
         adjoint=adjoint,
-        dtype=dtype,
-        solver=None,
-        norm="max",
-        method=method,
     )
     # At t = 0 exactly the ground state is passive: W = 0, not the round-off of a 1e-30 step.
     w = ys["ergotropy"][1:]

@@ -38,6 +38,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from . import _config  # noqa: F401
+from ._spin import birth_death_bands, tridiagonal_apply
 
 __all__ = ["propagate", "ladder_squares"]
 
@@ -48,16 +49,6 @@ def ladder_squares(d: int) -> np.ndarray:
     J = (d - 1) / 2
     m = np.arange(d - 1) - J
     return (J - m) * (J + m + 1.0)
-
-
-def _generator_apply(gp, gm, c2, p):
-    """$LP$ for populations `p` (last axis), with $c_i^2$ = `c2` (length d - 1)."""
-    up = c2 * p[..., :-1]  # c_i^2 P_i, i = 0..d-2: flux i -> i+1 per unit Gamma_+
-    dn = c2 * p[..., 1:]  # c_i^2 P_{i+1}: flux i+1 -> i per unit Gamma_-
-    zero = jnp.zeros_like(p[..., :1])
-    gain = gp * jnp.concatenate([zero, up], -1) + gm * jnp.concatenate([dn, zero], -1)
-    loss = gp * jnp.concatenate([up, zero], -1) + gm * jnp.concatenate([zero, dn], -1)
-    return gain - loss
 
 
 def _series_impl(x, lower, diag, upper, p, tol):
@@ -185,7 +176,7 @@ def _check_cost(lam, ts):
         lam,
         lam * (ts[-1] - ts[0]) > _MAX_PRODUCTS,
         "the exponential path would take more than 2^24 tridiagonal products (rates x time "
-        "too large): use method='cyclic' (the adaptive Rosenbrock solver) for such long times",
+        "too large): use solver='rodas5p' (the adaptive Rosenbrock solver) for such long times",
     )
 
 
@@ -250,23 +241,27 @@ def _propagate_jvp(tol, primals, tangents):
     _, (ps, dps) = jax.lax.scan(step, start, jnp.diff(ts))
     ps = jnp.concatenate([p0[None], ps], 0)
     dps = jnp.concatenate([start[1][None], dps], 0)  # (n, 2, d)
-    rate = _generator_apply(gp, gm, c2, ps)  # dP(t_j)/dt_j = L P(t_j) = -dP(t_j)/dt_0
+    rate = tridiagonal_apply(
+        *birth_death_bands(gp, gm, c2), ps
+    )  # dP(t_j)/dt_j = L P(t_j) = -dP(t_j)/dt_0
     dt = (dts - dts[0])[:, None]
     return ps, dps[:, 0] * dgp + dps[:, 1] * dgm + rate * dt
 
 
-# `method="auto"` (functionals, `ergotropy_curve`) takes this path up to this many levels in
-# float64, the adaptive Rosenbrock solver above (crossover: benchmarks/README.md, "Scans").
+# The automatic solver choice (functionals, `ergotropy_curve`) takes this path up to this many
+# levels in float64, the adaptive Rosenbrock solver above (crossover: benchmarks/README.md,
+# "Scans").
 AUTO_MAX_DIM = 64
 
 
-def chosen(method: str, d: int, dtype=None) -> bool:
-    """Whether `method` (`"exponential"`, or `"auto"` for a short ladder in float64) selects
-    this path for a ladder of `d` levels."""
-    if method == "exponential":
-        return True
+def chosen(exponential: bool | None, d: int, dtype=None) -> bool:
+    """Whether the exact path is taken for a ladder of `d` levels: `exponential` is
+    `SolverOptions.exponential` (`True`: always; `False`: never; `None`, automatic: for a short
+    ladder in float64)."""
+    if exponential is not None:
+        return bool(exponential)
     double = jnp.dtype(dtype if dtype is not None else jnp.result_type(float)) == jnp.float64
-    return method == "auto" and d <= AUTO_MAX_DIM and double
+    return d <= AUTO_MAX_DIM and double
 
 
 def from_ground(gp, gm, ts: Float[Array, " n"], d: int, tol: float) -> Float[Array, "n d"]:

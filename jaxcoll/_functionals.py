@@ -6,9 +6,9 @@ keyword values for the ones held fixed: every parameter may go either way, e.g.
 `ergotropy_at({"T_m": 0.05, "delta": 0.4}, 3.0, J=20, T_a=3.0, density=0.01, coupling=1.0)`
 differentiates in $T_M$ and $\Delta$ only. The spin starts in its ground state at $t = 0$ and
 evolves under eq. (18); only the population sector is needed (the state stays diagonal): it is
-propagated exactly for short ladders, integrated by `evolve` otherwise (`method`). Everything
-in `params` is a leaf that `jax.grad`, `jax.jacfwd` and `jax.vmap` see; with `density` and
-`coupling` the rate prefactor follows the motional temperature, $\tilde\Gamma \propto
+propagated exactly for short ladders, integrated by `evolve` otherwise (`SolverOptions.solver`).
+Everything in `params` is a leaf that `jax.grad`, `jax.jacfwd` and `jax.vmap` see; with `density`
+and `coupling` the rate prefactor follows the motional temperature, $\tilde\Gamma \propto
 T_M^{-3/2}$ (eq. D4), so $\partial/\partial T_M$ includes it.
 
 Time is in the model's unit $\hbar/E_R$ (not $1/\tilde\Gamma$ as in `ergotropy_curve`).
@@ -18,19 +18,22 @@ Time is in the model's unit $\hbar/E_R$ (not $1/\tilde\Gamma$ as in `ergotropy_c
 - `mode="reverse"` (default) differentiates through the ODE solve with Diffrax's
   `RecursiveCheckpointAdjoint`: reverse mode whose memory is bounded by the checkpoint budget
   (`checkpoints`, default: Diffrax's scheme for `max_steps`). Cost independent of the number
-  of parameters, about 3.5-5 solves here, 4.5-6 with `checkpoints=16`
-  (`benchmarks/bench_gradients.py`).
+  of parameters; a smaller checkpoint budget trades memory for recomputation.
 - `mode="forward"` uses `diffrax.ForwardMode`: tangents ride along with the solution, no tape;
-  cost grows with the number of parameters, for three about 2.5-5 solves. Differentiate it with
-  `jax.jvp`/`jax.jacfwd` (reverse mode through it raises).
+  cost grows with the number of parameters. Differentiate it with `jax.jvp`/`jax.jacfwd`
+  (reverse mode through it raises).
 - `mode="scaling"` uses the structure of the problem (see `_solve_scaling`): all parameters
   act through the two rates, the flow depends on them only through $\Gamma_\pm t$, so one
   forward tangent plus Euler's theorem gives the derivative with respect to every parameter.
-  About 2-3 solves for any number of parameters, works under `grad`, `jvp` and `vmap`, and
-  compiles faster than the other two; it is the derivative of the exact flow to solver
-  accuracy, where the other two are exact derivatives of the discrete solver.
+  The cost does not grow with the number of parameters (one tangent), it works under `grad`,
+  `jvp` and `vmap`, and it compiles faster than the other two (a smaller graph); it is the
+  derivative of the exact flow to solver accuracy, where the other two are exact derivatives
+  of the discrete solver.
 
-On the exact path (`method="exponential"`, the default for $d \le 64$; see `_expm.py`) the
+What each mode costs, in solves per gradient, is measured by `benchmarks/bench_gradients.py`
+(numbers in benchmarks/README.md, "Gradients").
+
+On the exact path (`solver="exponential"`, the default for $d \le 64$; see `_expm.py`) the
 populations are propagated without time steps, and all three modes give the derivative of the
 exact flow (from forward-mode through the series, whatever the transform).
 
@@ -45,6 +48,7 @@ inverted, the passive branch of eq. (23) has zero gradient) and where rates unde
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
@@ -59,7 +63,8 @@ from jaxtyping import Array, ArrayLike, Float
 from . import _config, _expm  # noqa: F401  (_config: float64 on import)
 from ._evolve import _ergotropy_populations, _times_from_zero, evolve
 from ._observables import ergotropy_populations
-from ._spin import SpinGas
+from ._options import SolverOptions, solver_options
+from ._spin import SpinGas, tridiagonal_apply
 from ._validation import check_real
 
 __all__ = [
@@ -78,36 +83,18 @@ __all__ = [
 PARAM_NAMES = ("T_a", "T_m", "delta", "omega_s", "E_R", "density", "coupling", "gamma_tilde")
 
 Mode = Literal["reverse", "forward", "scaling"]
-
-
-class _Options(eqx.Module):
-    """Static solver settings for one functional call (hashable, so jit caches on them)."""
-
-    rtol: float = eqx.field(static=True)
-    atol: float = eqx.field(static=True)
-    max_steps: int = eqx.field(static=True)
-    mode: str = eqx.field(static=True)
-    checkpoints: int | None = eqx.field(static=True)
-    method: str = eqx.field(static=True, default="auto")
-
-    def adjoint(self):
-        if self.mode == "forward":
-            return diffrax.ForwardMode()
-        return diffrax.RecursiveCheckpointAdjoint(checkpoints=self.checkpoints)
-
-
 _MODES = ("reverse", "forward", "scaling")
-_METHODS = ("auto", "exponential", "lapack", "cyclic")
+
+# Solver settings of the functionals where the caller gives none: `SolverOptions`' defaults,
+# with the step budget for which the reverse-mode checkpoints are laid out.
+_MAX_STEPS = 16384
 
 
-def _options(rtol, atol, max_steps, mode, checkpoints, method="auto") -> _Options:
-    if mode not in _MODES:
-        raise ValueError(f"mode must be 'reverse', 'forward' or 'scaling', got {mode!r}")
-    if method not in _METHODS:
-        raise ValueError(
-            f"method must be 'auto', 'exponential', 'lapack' or 'cyclic', got {method!r}"
-        )
-    return _Options(float(rtol), float(atol), int(max_steps), mode, checkpoints, method)
+def _options(options, rtol, atol, solver_kw, caller) -> SolverOptions:
+    opts = solver_options(options, caller=caller, rtol=rtol, atol=atol, **solver_kw)
+    if opts.max_steps is None:
+        opts = dataclasses.replace(opts, max_steps=_MAX_STEPS)
+    return opts
 
 
 def spin_model(
@@ -179,28 +166,26 @@ def _as_float(x):
     return jnp.asarray(x, dtype=jnp.result_type(float))
 
 
+def _for_evolve(opts: SolverOptions) -> SolverOptions:
+    """`opts` as `evolve` takes them: the adaptive solver; the scaling mode's primal solve
+    differentiates as the reverse mode would (its derivative comes from `_solve_scaling_jvp`)."""
+    solver = None if opts.exponential is None else opts.solver
+    mode = "reverse" if opts.mode == "scaling" else opts.mode
+    return dataclasses.replace(opts, solver=solver, mode=mode)
+
+
 @eqx.filter_jit
-def _solve(model: SpinGas, ts: Float[Array, " n"], opts: _Options) -> Float[Array, "2 n"]:
+def _solve(model: SpinGas, ts: Float[Array, " n"], opts: SolverOptions) -> Float[Array, "2 n"]:
     """`[W(ts), E(ts)]` for the spin starting in its ground state at `ts[0]`."""
     p0 = jnp.zeros(model.dim, dtype=ts.dtype).at[0].set(1.0)
-    res = evolve(
-        model,
-        p0,
-        ts,
-        rtol=opts.rtol,
-        atol=opts.atol,
-        max_steps=opts.max_steps,
-        observables_only=True,
-        adjoint=opts.adjoint(),
-        method=opts.method,
-    )
+    res = evolve(model, p0, ts, options=_for_evolve(opts), observables_only=True)
     # One output array: every functional then pulls back a dense cotangent through the same
     # compiled reverse pass, whichever of W and E it uses.
     return jnp.stack([res.ergotropy, res.energy])
 
 
 @eqx.filter_jit
-def _solve_exponential(model: SpinGas, ts: Float[Array, " n"], opts: _Options):
+def _solve_exponential(model: SpinGas, ts: Float[Array, " n"], opts: SolverOptions):
     """`_solve` by exact propagation (uniformisation, `_expm.py`): no time steps; every mode's
     derivative is the derivative of the exact flow (`propagate`'s `custom_jvp`)."""
     pops = _expm.from_ground(*model.rates(), ts, model.dim, opts.atol)
@@ -209,7 +194,7 @@ def _solve_exponential(model: SpinGas, ts: Float[Array, " n"], opts: _Options):
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
-def _solve_scaling(model: SpinGas, ts: Float[Array, " n"], opts: _Options):
+def _solve_scaling(model: SpinGas, ts: Float[Array, " n"], opts: SolverOptions):
     r"""`_solve` with the derivative of the exact flow, from one tangent and a scaling law.
 
     The populations obey $\dot P = (\Gamma_+ L_+ + \Gamma_- L_-)P$, so any observable
@@ -235,16 +220,7 @@ def _solve_scaling(model: SpinGas, ts: Float[Array, " n"], opts: _Options):
 
 def _flow_with_populations(model, ts, opts):
     p0 = jnp.zeros(model.dim, dtype=ts.dtype).at[0].set(1.0)
-    res = evolve(
-        model,
-        p0,
-        ts,
-        rtol=opts.rtol,
-        atol=opts.atol,
-        max_steps=opts.max_steps,
-        adjoint=diffrax.ForwardMode(),
-        method=opts.method,
-    )
+    res = evolve(model, p0, ts, options=_for_evolve(opts), adjoint=diffrax.ForwardMode())
     return jnp.stack([res.ergotropy, res.energy]), res.populations
 
 
@@ -261,11 +237,7 @@ def _solve_scaling_jvp(opts, primals, tangents):
     (we, pops), (s, _) = jax.jvp(lambda m: _flow_with_populations(m, ts, opts), (model,), (v,))
 
     # Time derivatives of W and E at the computed states: dP/dt = L P.
-    lo, di, up = model.population_generator()
-    zero = jnp.zeros_like(pops[:, :1])
-    prev = jnp.concatenate([zero, pops[:, :-1]], axis=1)
-    nxt = jnp.concatenate([pops[:, 1:], zero], axis=1)
-    dp = di * pops + lo * prev + up * nxt
+    dp = tridiagonal_apply(*model.population_generator(), pops)
     eps = model.energies()
     w_dot = jax.vmap(lambda p, q: jax.jvp(lambda p: ergotropy_populations(p, eps), (p,), (q,))[1])(
         pops, dp
@@ -323,7 +295,7 @@ def _trajectory(params, ts, kw, opts):
         scalars.append(v)
     packed = jnp.stack(scalars)
     model = SpinGas(J, **{k: packed[i] for i, k in enumerate(names)})
-    if _expm.chosen(opts.method, model.dim):
+    if _expm.chosen(opts.exponential, model.dim, opts.dtype):
         we = _solve_exponential(model, grid, opts)
     elif opts.mode == "scaling":
         we = _solve_scaling(model, grid, opts)
@@ -337,24 +309,6 @@ def _smooth_max(x, temperature):
         return jnp.max(x)
     tau = check_real("temperature", temperature, positive=True)
     return tau * jax.nn.logsumexp(x / tau)
-
-
-_DOC_KW = """
-    - `J`: spin quantum number (static; dimension $2J+1$).
-    - `T_a`, `T_m`, `delta`, `omega_s`, `E_R`, `density`, `coupling`, `gamma_tilde`: values
-      of the parameters not in `params`, held fixed (see `spin_model`).
-    - `rtol`, `atol`, `max_steps`: tolerances and step budget of the ODE solve.
-    - `mode`: gradient mode, `"reverse"` (checkpointed reverse mode, default), `"forward"`
-      (`diffrax.ForwardMode`, differentiate with `jax.jvp`/`jax.jacfwd`) or `"scaling"`
-      (one tangent and the scaling law of the flow; any transform).
-    - `checkpoints`: checkpoint budget of the reverse mode (`None`: Diffrax's default).
-    - `method`: `"exponential"` propagates the populations exactly (uniformisation, no time
-      steps: `atol` bounds their 1-norm error, `rtol` and `max_steps` do not apply; the cost
-      grows with rates times time); `"lapack"` or `"cyclic"` solve with the adaptive
-      Rosenbrock solver of `evolve` and that tridiagonal solver (cyclic reduction vectorises
-      better under `vmap`); `"auto"` (default) is `"exponential"` up to $d = 64$ levels in
-      float64, the adaptive solver with `evolve`'s choice of solver above.
-"""
 
 
 def _kw(J, T_a, T_m, delta, omega_s, E_R, density, coupling, gamma_tilde):
@@ -384,27 +338,30 @@ def ergotropy_trajectory(
     density: ArrayLike | None = None,
     coupling: ArrayLike | None = None,
     gamma_tilde: ArrayLike | None = None,
-    rtol: float = 1e-8,
-    atol: float = 1e-10,
-    max_steps: int = 16384,
-    mode: Mode = "reverse",
-    checkpoints: int | None = None,
-    method: str = "auto",
+    rtol: float | None = None,
+    atol: float | None = None,
+    options: SolverOptions | None = None,
+    **solver_kw,
 ) -> Float[Array, " n"]:
     r"""Ergotropy $\mathcal W(t_i)$ of eq. (23), ground-state start at $t = 0$.
 
     **Arguments:**
     - `params`: physical parameters (dict, see `spin_model`); differentiable.
     - `ts`: times $t_i \ge 0$, strictly increasing, in $\hbar/E_R$.
+    - `J`: spin quantum number (static; dimension $2J+1$).
+    - `T_a`, `T_m`, `delta`, `omega_s`, `E_R`, `density`, `coupling`, `gamma_tilde`: values
+      of the parameters not in `params`, held fixed (see `spin_model`).
+    - `rtol`, `atol`, `options`, and any field of `SolverOptions` as a keyword (`mode=`,
+      `max_steps=`, `solver=`, ...): the solver settings (see `SolverOptions`; here
+      `max_steps` defaults to 16384).
+
+    **Returns:** $\mathcal W(t_i)$, shape `(n,)`.
     """
-    opts = _options(rtol, atol, max_steps, mode, checkpoints, method)
+    opts = _options(options, rtol, atol, solver_kw, "ergotropy_trajectory")
     w, _ = _trajectory(
         params, ts, _kw(J, T_a, T_m, delta, omega_s, E_R, density, coupling, gamma_tilde), opts
     )
     return w
-
-
-ergotropy_trajectory.__doc__ += _DOC_KW + "\n    **Returns:** $\\mathcal W(t_i)$, shape `(n,)`.\n"
 
 
 def energy_trajectory(
@@ -420,27 +377,30 @@ def energy_trajectory(
     density: ArrayLike | None = None,
     coupling: ArrayLike | None = None,
     gamma_tilde: ArrayLike | None = None,
-    rtol: float = 1e-8,
-    atol: float = 1e-10,
-    max_steps: int = 16384,
-    mode: Mode = "reverse",
-    checkpoints: int | None = None,
-    method: str = "auto",
+    rtol: float | None = None,
+    atol: float | None = None,
+    options: SolverOptions | None = None,
+    **solver_kw,
 ) -> Float[Array, " n"]:
     r"""Mean energy $E(t_i) = \sum_m \omega_S m\,P_m(t_i)$, ground-state start at $t = 0$.
 
     **Arguments:**
     - `params`: physical parameters (dict, see `spin_model`); differentiable.
     - `ts`: times $t_i \ge 0$, strictly increasing, in $\hbar/E_R$.
+    - `J`: spin quantum number (static; dimension $2J+1$).
+    - `T_a`, `T_m`, `delta`, `omega_s`, `E_R`, `density`, `coupling`, `gamma_tilde`: values
+      of the parameters not in `params`, held fixed (see `spin_model`).
+    - `rtol`, `atol`, `options`, and any field of `SolverOptions` as a keyword (`mode=`,
+      `max_steps=`, `solver=`, ...): the solver settings (see `SolverOptions`; here
+      `max_steps` defaults to 16384).
+
+    **Returns:** $E(t_i)$, shape `(n,)`.
     """
-    opts = _options(rtol, atol, max_steps, mode, checkpoints, method)
+    opts = _options(options, rtol, atol, solver_kw, "energy_trajectory")
     _, e = _trajectory(
         params, ts, _kw(J, T_a, T_m, delta, omega_s, E_R, density, coupling, gamma_tilde), opts
     )
     return e
-
-
-energy_trajectory.__doc__ += _DOC_KW + "\n    **Returns:** $E(t_i)$, shape `(n,)`.\n"
 
 
 def _at(params, t, kw, opts):
@@ -464,12 +424,10 @@ def ergotropy_at(
     density: ArrayLike | None = None,
     coupling: ArrayLike | None = None,
     gamma_tilde: ArrayLike | None = None,
-    rtol: float = 1e-8,
-    atol: float = 1e-10,
-    max_steps: int = 16384,
-    mode: Mode = "reverse",
-    checkpoints: int | None = None,
-    method: str = "auto",
+    rtol: float | None = None,
+    atol: float | None = None,
+    options: SolverOptions | None = None,
+    **solver_kw,
 ) -> Float[Array, ""]:
     r"""Ergotropy $\mathcal W(t)$ (eq. 23) at one time $t > 0$, ground-state start at $t = 0$.
 
@@ -480,15 +438,20 @@ def ergotropy_at(
     fails. **Arguments:**
     - `params`: physical parameters (dict, see `spin_model`); differentiable.
     - `t`: the time, in $\hbar/E_R$; differentiable.
+    - `J`: spin quantum number (static; dimension $2J+1$).
+    - `T_a`, `T_m`, `delta`, `omega_s`, `E_R`, `density`, `coupling`, `gamma_tilde`: values
+      of the parameters not in `params`, held fixed (see `spin_model`).
+    - `rtol`, `atol`, `options`, and any field of `SolverOptions` as a keyword (`mode=`,
+      `max_steps=`, `solver=`, ...): the solver settings (see `SolverOptions`; here
+      `max_steps` defaults to 16384).
+
+    **Returns:** $\mathcal W(t)$, a scalar.
     """
-    opts = _options(rtol, atol, max_steps, mode, checkpoints, method)
+    opts = _options(options, rtol, atol, solver_kw, "ergotropy_at")
     w, _, _ = _at(
         params, t, _kw(J, T_a, T_m, delta, omega_s, E_R, density, coupling, gamma_tilde), opts
     )
     return w
-
-
-ergotropy_at.__doc__ += _DOC_KW + "\n    **Returns:** $\\mathcal W(t)$, a scalar.\n"
 
 
 def charging_power(
@@ -504,27 +467,30 @@ def charging_power(
     density: ArrayLike | None = None,
     coupling: ArrayLike | None = None,
     gamma_tilde: ArrayLike | None = None,
-    rtol: float = 1e-8,
-    atol: float = 1e-10,
-    max_steps: int = 16384,
-    mode: Mode = "reverse",
-    checkpoints: int | None = None,
-    method: str = "auto",
+    rtol: float | None = None,
+    atol: float | None = None,
+    options: SolverOptions | None = None,
+    **solver_kw,
 ) -> Float[Array, ""]:
     r"""Mean charging power $\mathcal W(t)/t$ from the ground state, at one time $t > 0$.
 
     **Arguments:**
     - `params`: physical parameters (dict, see `spin_model`); differentiable.
     - `t`: the time, in $\hbar/E_R$; differentiable.
+    - `J`: spin quantum number (static; dimension $2J+1$).
+    - `T_a`, `T_m`, `delta`, `omega_s`, `E_R`, `density`, `coupling`, `gamma_tilde`: values
+      of the parameters not in `params`, held fixed (see `spin_model`).
+    - `rtol`, `atol`, `options`, and any field of `SolverOptions` as a keyword (`mode=`,
+      `max_steps=`, `solver=`, ...): the solver settings (see `SolverOptions`; here
+      `max_steps` defaults to 16384).
+
+    **Returns:** $\mathcal W(t)/t$, a scalar.
     """
-    opts = _options(rtol, atol, max_steps, mode, checkpoints, method)
+    opts = _options(options, rtol, atol, solver_kw, "charging_power")
     w, _, t = _at(
         params, t, _kw(J, T_a, T_m, delta, omega_s, E_R, density, coupling, gamma_tilde), opts
     )
     return w / t
-
-
-charging_power.__doc__ += _DOC_KW + "\n    **Returns:** $\\mathcal W(t)/t$, a scalar.\n"
 
 
 def final_energy(
@@ -540,12 +506,10 @@ def final_energy(
     density: ArrayLike | None = None,
     coupling: ArrayLike | None = None,
     gamma_tilde: ArrayLike | None = None,
-    rtol: float = 1e-8,
-    atol: float = 1e-10,
-    max_steps: int = 16384,
-    mode: Mode = "reverse",
-    checkpoints: int | None = None,
-    method: str = "auto",
+    rtol: float | None = None,
+    atol: float | None = None,
+    options: SolverOptions | None = None,
+    **solver_kw,
 ) -> Float[Array, ""]:
     r"""Mean energy $E(t) = \mathrm{tr}\,\rho(t) h_S$ at one time, ground-state start.
 
@@ -555,15 +519,20 @@ def final_energy(
     **Arguments:**
     - `params`: physical parameters (dict, see `spin_model`); differentiable.
     - `t`: the time, in $\hbar/E_R$; differentiable.
+    - `J`: spin quantum number (static; dimension $2J+1$).
+    - `T_a`, `T_m`, `delta`, `omega_s`, `E_R`, `density`, `coupling`, `gamma_tilde`: values
+      of the parameters not in `params`, held fixed (see `spin_model`).
+    - `rtol`, `atol`, `options`, and any field of `SolverOptions` as a keyword (`mode=`,
+      `max_steps=`, `solver=`, ...): the solver settings (see `SolverOptions`; here
+      `max_steps` defaults to 16384).
+
+    **Returns:** $E(t)$, a scalar (energy units).
     """
-    opts = _options(rtol, atol, max_steps, mode, checkpoints, method)
+    opts = _options(options, rtol, atol, solver_kw, "final_energy")
     _, e, _ = _at(
         params, t, _kw(J, T_a, T_m, delta, omega_s, E_R, density, coupling, gamma_tilde), opts
     )
     return e
-
-
-final_energy.__doc__ += _DOC_KW + "\n    **Returns:** $E(t)$, a scalar (energy units).\n"
 
 
 def _window(t_window, n_times):
@@ -594,12 +563,10 @@ def max_ergotropy(
     density: ArrayLike | None = None,
     coupling: ArrayLike | None = None,
     gamma_tilde: ArrayLike | None = None,
-    rtol: float = 1e-8,
-    atol: float = 1e-10,
-    max_steps: int = 16384,
-    mode: Mode = "reverse",
-    checkpoints: int | None = None,
-    method: str = "auto",
+    rtol: float | None = None,
+    atol: float | None = None,
+    options: SolverOptions | None = None,
+    **solver_kw,
 ) -> Float[Array, ""]:
     r"""Largest ergotropy over a time window, $\max_{t \in \text{window}} \mathcal W(t)$.
 
@@ -618,16 +585,21 @@ def max_ergotropy(
     - `t_window`: `(t_start, t_end)` in $\hbar/E_R$, or a strictly increasing array of times.
     - `n_times`: samples in a `(t_start, t_end)` window.
     - `temperature`: `None` (exact max) or the smoothing scale $\tau$ (energy units).
+    - `J`: spin quantum number (static; dimension $2J+1$).
+    - `T_a`, `T_m`, `delta`, `omega_s`, `E_R`, `density`, `coupling`, `gamma_tilde`: values
+      of the parameters not in `params`, held fixed (see `spin_model`).
+    - `rtol`, `atol`, `options`, and any field of `SolverOptions` as a keyword (`mode=`,
+      `max_steps=`, `solver=`, ...): the solver settings (see `SolverOptions`; here
+      `max_steps` defaults to 16384).
+
+    **Returns:** the (smooth) maximum, a scalar.
     """
-    opts = _options(rtol, atol, max_steps, mode, checkpoints, method)
+    opts = _options(options, rtol, atol, solver_kw, "max_ergotropy")
     ts = _window(t_window, n_times)
     w, _ = _trajectory(
         params, ts, _kw(J, T_a, T_m, delta, omega_s, E_R, density, coupling, gamma_tilde), opts
     )
     return _smooth_max(w, temperature)
-
-
-max_ergotropy.__doc__ += _DOC_KW + "\n    **Returns:** the (smooth) maximum, a scalar.\n"
 
 
 def max_charging_power(
@@ -645,12 +617,10 @@ def max_charging_power(
     density: ArrayLike | None = None,
     coupling: ArrayLike | None = None,
     gamma_tilde: ArrayLike | None = None,
-    rtol: float = 1e-8,
-    atol: float = 1e-10,
-    max_steps: int = 16384,
-    mode: Mode = "reverse",
-    checkpoints: int | None = None,
-    method: str = "auto",
+    rtol: float | None = None,
+    atol: float | None = None,
+    options: SolverOptions | None = None,
+    **solver_kw,
 ) -> Float[Array, ""]:
     r"""Best mean charging power within $(0, t_f]$: $\max_i \mathcal W(t_i)/t_i$.
 
@@ -661,8 +631,16 @@ def max_charging_power(
     **Arguments:**
     - `params`: physical parameters (dict, see `spin_model`); differentiable.
     - `t_final`: the latest stopping time, in $\hbar/E_R$.
+    - `J`: spin quantum number (static; dimension $2J+1$).
+    - `T_a`, `T_m`, `delta`, `omega_s`, `E_R`, `density`, `coupling`, `gamma_tilde`: values
+      of the parameters not in `params`, held fixed (see `spin_model`).
+    - `rtol`, `atol`, `options`, and any field of `SolverOptions` as a keyword (`mode=`,
+      `max_steps=`, `solver=`, ...): the solver settings (see `SolverOptions`; here
+      `max_steps` defaults to 16384).
+
+    **Returns:** the (smooth) maximum power.
     """
-    opts = _options(rtol, atol, max_steps, mode, checkpoints, method)
+    opts = _options(options, rtol, atol, solver_kw, "max_charging_power")
     t_final = _as_float(check_real("t_final", t_final, positive=True))
     n_times = int(n_times)
     if n_times < 1:
@@ -672,9 +650,6 @@ def max_charging_power(
         params, ts, _kw(J, T_a, T_m, delta, omega_s, E_R, density, coupling, gamma_tilde), opts
     )
     return _smooth_max(w / ts, temperature)
-
-
-max_charging_power.__doc__ += _DOC_KW + "\n    **Returns:** the (smooth) maximum power.\n"
 
 
 def value_and_grad(

@@ -13,8 +13,9 @@ smooth through $s = 0$, where $I(\alpha, 0) = 2/(\alpha(\alpha+4))$, and with th
 $I(\alpha, -s) = e^{\alpha s} I(\alpha, s)$ (detailed balance of the rates of eq. (19)).
 
 `scattering_integral_quad` evaluates eq. (20) directly, without Bessel functions, through
-`log_threshold_integral`: a quadrature engine for any integral over the same collision
-kinematics, to be reused by other interaction shapes.
+`log_threshold_integral`, a quadrature for integrals over these collision kinematics: an
+independent check on the closed form. (Other interaction shapes have their own quadrature, over
+momentum transfer, in `_profiles.py`.)
 """
 
 from __future__ import annotations
@@ -29,24 +30,16 @@ import numpy as np
 
 from . import _config  # noqa: F401
 from ._bessel import xk1e
-from ._validation import check_real
+from ._validation import check_real, common_float
 
 _LN2 = math.log(2.0)
-
-
-def _common_float(*args):
-    """Convert the arguments to one floating dtype (float64 unless all are lower precision)."""
-    arrays = [jnp.asarray(a) for a in args]
-    floats = [a.dtype for a in arrays if jnp.issubdtype(a.dtype, jnp.floating)]
-    dtype = np.result_type(*floats) if floats else jnp.result_type(float)
-    return tuple(a.astype(dtype) for a in arrays)
 
 
 def _validated(alpha, s):
     alpha, s = (np.asarray(a) if isinstance(a, list | tuple) else a for a in (alpha, s))
     alpha = check_real("alpha", alpha, positive=True)
     s = check_real("s", s)
-    return _common_float(alpha, s)
+    return common_float(alpha, s)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -329,8 +322,8 @@ def scattering_integral_quad(alpha, s, *, n: int = 128, log: bool = False):
     $$I(\alpha, s) = e^s \int_{\max\{0, s\}}^\infty dz\, e^{-(2+\alpha) z}
     \sinh\!\left(2\sqrt{z}\sqrt{z - s}\right) \qquad (20)$$
 
-    evaluated with `log_threshold_integral`. An independent check on `scattering_integral`,
-    and the template for interaction shapes without a closed form.
+    evaluated with `log_threshold_integral`: an independent check on `scattering_integral`
+    (the Gaussian interaction of eq. D1; other shapes: `profile_integral`).
 
     **Arguments:**
 

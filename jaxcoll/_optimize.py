@@ -55,7 +55,8 @@ import numpy as np
 import optax
 
 from . import _config  # noqa: F401
-from ._functionals import _options, _trajectory
+from ._functionals import _MAX_STEPS, _trajectory
+from ._options import SolverOptions, solver_options
 from ._scan import grid, scan
 from ._validation import check_box, check_rate_scale, check_real, check_spin
 
@@ -416,9 +417,11 @@ def optimize_ergotropy(
     learning_rate: float = 0.15,
     polish_iterations: int = 60,
     n_times: int = 32,
-    rtol: float = 1e-8,
-    atol: float = 1e-10,
-    mode: Literal["reverse", "forward", "scaling"] = "scaling",
+    rtol: float | None = None,
+    atol: float | None = None,
+    mode: Literal["reverse", "forward", "scaling"] | None = None,
+    options: SolverOptions | None = None,
+    **solver_kw,
 ) -> OptimizeResult:
     r"""Maximise $\mathcal W(t_f)$ (or the best mean power) over $T_A$, $T_M$, $\Delta$ in a box.
 
@@ -451,8 +454,11 @@ def optimize_ergotropy(
     - `learning_rate`: Adam's step in the unconstrained coordinates.
     - `polish_iterations`: L-BFGS-B iteration cap (0 disables the polish).
     - `rtol`, `atol`: ODE tolerances; `mode`: gradient mode of the functionals
-      (`"scaling"`, default: one tangent and the scaling law, cheapest to run and to compile;
-      `"forward"`: `diffrax.ForwardMode`, 3 tangents; `"reverse"`: checkpointed adjoint).
+      (`"scaling"`, the default without `options`: one tangent and the scaling law, cheapest
+      to run and to compile; `"forward"`: `diffrax.ForwardMode`, 3 tangents; `"reverse"`:
+      checkpointed adjoint).
+    - `options` and any other field of `SolverOptions` as a keyword: the solver settings of
+      the functionals (see `SolverOptions`; `progress` above is the optimiser's own).
 
     **Returns:** an `OptimizeResult`.
     """
@@ -488,9 +494,20 @@ def optimize_ergotropy(
         k: jnp.asarray(float(v))
         for k, v in (held | {"omega_s": omega_s, "E_R": E_R} | scale_kw).items()
     }
-    problem = _Problem(
-        J, objective, int(n_times), _options(rtol, atol, 16384, mode, None), t_final, free
+    base = None if options is not None else {"mode": "scaling"}
+    opts = solver_options(
+        options,
+        caller="optimize_ergotropy",
+        base=base,
+        rtol=rtol,
+        atol=atol,
+        mode=mode,
+        **solver_kw,
     )
+    if opts.max_steps is None:
+        opts = dataclasses.replace(opts, max_steps=_MAX_STEPS)
+    mode = opts.mode
+    problem = _Problem(J, objective, int(n_times), opts, t_final, free)
     lo = np.asarray([bounds[k][0] for k in free])
     span = np.asarray([bounds[k][1] for k in free]) - lo
     scale = J * omega_s  # objectives are optimised in units of J omega_s

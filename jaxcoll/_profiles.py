@@ -74,7 +74,7 @@ import numpy as np
 from jax.scipy.special import erf, log_ndtr
 
 from . import _config  # noqa: F401
-from ._validation import check_real, is_concrete
+from ._validation import check_real, common_float, is_concrete
 
 _LN2 = math.log(2.0)
 _LOG_PREF = -math.log(8.0 * math.pi**3)  # ln 1/(8 pi^3)
@@ -473,13 +473,6 @@ def _log_profile_integral(profile, alpha, s, w=None, n=None, n_scan=128):
     return eqx.error_if(out, jnp.any(jnp.isnan(out)), _NAN_MESSAGE)
 
 
-def _common(*args):
-    arrays = [jnp.asarray(a) for a in args]
-    floats = [a.dtype for a in arrays if jnp.issubdtype(a.dtype, jnp.floating)]
-    dtype = np.result_type(*floats) if floats else jnp.result_type(float)
-    return tuple(a.astype(dtype) for a in arrays)
-
-
 def profile_integral(profile, alpha, s, *, drift=None, log: bool = False, n: int | None = None):
     r"""The first-Born rate of eq. (12) for any isotropic profile, divided by $\tilde\Gamma|v|^2$.
 
@@ -522,10 +515,10 @@ def profile_integral(profile, alpha, s, *, drift=None, log: bool = False, n: int
     alpha = check_real("alpha", alpha, positive=True)
     s = check_real("s", s)
     if drift is None:
-        out = _log_profile_integral_unchecked(profile, *_common(alpha, s), n=n)
+        out = _log_profile_integral_unchecked(profile, *common_float(alpha, s), n=n)
     else:
         drift = check_real("drift", drift, nonnegative=True)
-        out = _log_profile_integral_unchecked(profile, *_common(alpha, s, drift), n=n)
+        out = _log_profile_integral_unchecked(profile, *common_float(alpha, s, drift), n=n)
     if is_concrete(out):
         if np.any(np.isnan(np.asarray(out))):
             raise ValueError(_NAN_MESSAGE)

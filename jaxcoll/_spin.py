@@ -38,6 +38,28 @@ def _shift_up(x):
     return jnp.pad(x[..., 1:, 1:], [(0, 0)] * (x.ndim - 2) + [(0, 1), (0, 1)])
 
 
+def birth_death_bands(gp, gm, c2):
+    r"""The bands `(lower, diag, upper)` of the birth-death generator of eq. (11) for eq. (18),
+    in LAPACK `gtsv` convention (`lower[0] = upper[-1] = 0`):
+    $\dot P_i = \ell_i P_{i-1} + d_i P_i + u_i P_{i+1}$ with $\ell_i = \Gamma_+ c_{i-1}^2$,
+    $u_i = \Gamma_- c_i^2$, $d_i = -\Gamma_+ c_i^2 - \Gamma_- c_{i-1}^2$; `c2` holds
+    $c_i^2 = (J - m_i)(J + m_i + 1)$, $i = 0, \dots, d-2$."""
+    z = jnp.zeros_like(c2[:1])
+    lower = gp * jnp.concatenate([z, c2])
+    upper = gm * jnp.concatenate([c2, z])
+    diag = -(gp * jnp.concatenate([c2, z]) + gm * jnp.concatenate([z, c2]))
+    return lower, diag, upper
+
+
+def tridiagonal_apply(lower, diag, upper, p):
+    """$LP$ for the tridiagonal $L$ of bands `(lower, diag, upper)` (`gtsv` convention) and
+    populations `p` along the last axis."""
+    zero = jnp.zeros_like(p[..., :1])
+    prev = jnp.concatenate([zero, p[..., :-1]], axis=-1)
+    nxt = jnp.concatenate([p[..., 1:], zero], axis=-1)
+    return diag * p + lower * prev + upper * nxt
+
+
 class SpinGas(AbstractModel):
     r"""Spin $J$ in a gas of two-level particles, eq. (17)-(19) of the paper.
 
@@ -216,12 +238,7 @@ class SpinGas(AbstractModel):
         $d_i = -\Gamma_+ c_i^2 - \Gamma_- c_{i-1}^2$.
         """
         gp, gm = self.rates()
-        c2 = self.ladder() ** 2
-        z = jnp.zeros(1)
-        lower = gp * jnp.concatenate([z, c2])
-        upper = gm * jnp.concatenate([c2, z])
-        diag = -(gp * jnp.concatenate([c2, z]) + gm * jnp.concatenate([z, c2]))
-        return lower, diag, upper
+        return birth_death_bands(gp, gm, self.ladder() ** 2)
 
     def channels(self) -> Channels:
         """$J_+$ and $J_-$ as the two channels of `AbstractModel` (COO entries)."""

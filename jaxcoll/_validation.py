@@ -127,3 +127,12 @@ def check_box(name: str, b, *, positive: bool = False, strict: bool = True):
         rel = "<" if strict else "<="
         raise ValueError(f"{name} bounds must satisfy lo {rel} hi, got ({lo:g}, {hi:g})")
     return lo, hi
+
+
+def common_float(*args):
+    """The arguments as arrays of one floating dtype: the promotion of their floating dtypes
+    (float64 unless all are lower precision), the default float if none is floating."""
+    arrays = [jnp.asarray(a) for a in args]
+    floats = [a.dtype for a in arrays if jnp.issubdtype(a.dtype, jnp.floating)]
+    dtype = np.result_type(*floats) if floats else jnp.result_type(float)
+    return tuple(a.astype(dtype) for a in arrays)

@@ -164,7 +164,7 @@ def test_population_methods_agree():
     model = SpinGas(60, omega_s=1.0, delta=2.0, T_a=1.0, T_m=0.5, gamma_tilde=1.0)
     p0 = np.eye(121)[0]
     ts = np.linspace(0.0, 0.5, NT)
-    out = [evolve(model, p0, ts, method=m).populations for m in ("cyclic", "partition")]
+    out = [evolve(model, p0, ts, tridiagonal=m).populations for m in ("cyclic", "partition")]
     np.testing.assert_allclose(out[1], out[0], atol=1e-12)
     gp, gm = (float(r) for r in model.rates())
     ref = sla.expm(rate_matrix(60, gp, gm) * 0.5) @ p0

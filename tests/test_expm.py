@@ -55,7 +55,7 @@ def test_matches_scipy_expm(case):
     d = pops_ref.shape[1]
     pops = np.asarray(from_ground(jnp.asarray(gp), jnp.asarray(gm), jnp.asarray(TS), d, 1e-14))
     np.testing.assert_allclose(pops, pops_ref, rtol=0, atol=1e-12)
-    w = np.asarray(ergotropy_curve(J, D, A, alpha, TS, method="exponential", atol=1e-13))
+    w = np.asarray(ergotropy_curve(J, D, A, alpha, TS, solver="exponential", atol=1e-13))
     np.testing.assert_allclose(w, w_ref, rtol=0, atol=1e-10 * 2 * J)
     assert w[0] == 0.0
 
@@ -64,7 +64,7 @@ def test_strong_pumping_where_the_symmetric_similarity_fails():
     """(Gamma_+/Gamma_-)^J ~ 10^1700: the populations stay exact (no cancellation)."""
     J, D, A, alpha = 20, 400.0, 2.0, 2.0
     pops_ref, w_ref, _ = _reference(J, D, A, alpha, TS[1:])
-    w = np.asarray(ergotropy_curve(J, D, A, alpha, TS[1:], method="exponential", atol=1e-13))
+    w = np.asarray(ergotropy_curve(J, D, A, alpha, TS[1:], solver="exponential", atol=1e-13))
     np.testing.assert_allclose(w, w_ref, rtol=0, atol=1e-10 * 2 * J)
 
 
@@ -72,7 +72,7 @@ def test_gradients_match_central_differences():
     J, x0, ts = 20, np.array([6.0, 1.0, 1.0]), np.array([10.0, 12.0])  # inverting
 
     def f(x):
-        return ergotropy_curve(J, x[0], x[1], x[2], ts, method="exponential", atol=1e-14)
+        return ergotropy_curve(J, x[0], x[1], x[2], ts, solver="exponential", atol=1e-14)
 
     jac = np.asarray(jax.jacrev(f)(jnp.asarray(x0)))
     fwd = np.asarray(jax.jacfwd(f)(jnp.asarray(x0)))
@@ -98,14 +98,14 @@ GAS = dict(T_a=5.0, omega_s=1.0, density=0.01, coupling=1.0)
 
 
 def test_agrees_with_the_adaptive_path_under_vmap():
-    def w(p, method):
-        return ergotropy_at(p, 3.0, J=20, method=method, rtol=1e-10, atol=1e-12, **GAS)
+    def w(p, **solver):
+        return ergotropy_at(p, 3.0, J=20, rtol=1e-10, atol=1e-12, **solver, **GAS)
 
-    exact = jax.vmap(lambda p: w(p, "exponential"))(POINTS)
-    adaptive = jax.vmap(lambda p: w(p, "cyclic"))(POINTS)
+    exact = jax.vmap(lambda p: w(p, solver="exponential"))(POINTS)
+    adaptive = jax.vmap(lambda p: w(p, solver="rodas5p", tridiagonal="cyclic"))(POINTS)
     np.testing.assert_allclose(exact, adaptive, rtol=0, atol=1e-8 * 40)
     assert np.asarray(exact).max() > 1.0  # the spread includes inverted points
-    # the default ("auto" at d = 41) is this path
+    # the default (solver "auto" at d = 41) is this path
     auto = jax.vmap(lambda p: ergotropy_at(p, 3.0, J=20, rtol=1e-10, atol=1e-12, **GAS))(POINTS)
     np.testing.assert_array_equal(auto, exact)
 
@@ -119,7 +119,7 @@ def test_every_mode_gives_the_exact_flow_derivative(mode):
     kw = {k: v for k, v in GAS.items() if k != "T_a"}
     for i in (0, 2, 5):
         p = {"T_a": 5.0, "T_m": POINTS["T_m"][i], "delta": POINTS["delta"][i]}
-        v, g = vg(p, t, J=J, method="exponential", atol=1e-14, **kw)
+        v, g = vg(p, t, J=J, solver="exponential", atol=1e-14, **kw)
 
         def ref(q):
             gp, gm = (float(r) for r in SpinGas(J, **kw, **q).rates())
@@ -138,23 +138,23 @@ def test_zero_rates_and_underflow():
     gradients are finite."""
     p6 = {"T_a": 2.0, "T_m": 0.3, "delta": 1.0, "omega_s": 1.0, "density": 0.01, "coupling": 0.0}
     for fn in (ergotropy_at, final_energy):
-        v, g = value_and_grad(fn, mode="reverse")(p6, 20.0, J=3, method="exponential")
+        v, g = value_and_grad(fn, mode="reverse")(p6, 20.0, J=3, solver="exponential")
         assert all(np.isfinite(x) for x in g.values()), (fn.__name__, g)
-    assert float(final_energy(p6, 20.0, J=3, method="exponential")) == -3.0
+    assert float(final_energy(p6, 20.0, J=3, solver="exponential")) == -3.0
     under = {"T_a": 1.0, "T_m": 0.05, "delta": 500.0}
     v, g = value_and_grad(ergotropy_at, mode="reverse")(
-        under, 20.0, J=3, density=0.01, coupling=1.0, method="exponential"
+        under, 20.0, J=3, density=0.01, coupling=1.0, solver="exponential"
     )
     assert float(v) == 0.0 and all(np.isfinite(x) for x in g.values())
 
 
 def test_errors():
-    with pytest.raises(ValueError, match="method"):
-        ergotropy_at({"T_a": 2.0, "T_m": 0.3, "delta": 1.0}, 1.0, J=3, gamma_tilde=1.0, method="x")
+    with pytest.raises(ValueError, match="solver"):
+        ergotropy_at({"T_a": 2.0, "T_m": 0.3, "delta": 1.0}, 1.0, J=3, gamma_tilde=1.0, solver="x")
     with pytest.raises(ValueError, match="float64"):
-        ergotropy_curve(3, 4.0, 1.0, 1.0, TS, method="exponential", dtype=jnp.float32)
+        ergotropy_curve(3, 4.0, 1.0, 1.0, TS, solver="exponential", dtype=jnp.float32)
     # rates x time beyond the cap: an error before any product is taken, naming the way out
-    with pytest.raises(Exception, match="method='cyclic'"):
+    with pytest.raises(Exception, match="solver='rodas5p'"):
         ergotropy_at({"T_a": 2.0, "T_m": 0.3, "delta": 1.0}, 1e5, J=20, gamma_tilde=1e3)
 
 
@@ -166,17 +166,17 @@ def test_windowed_functionals_agree_with_the_adaptive_path():
     gas = dict(density=0.01, coupling=1.0)
     kw = dict(J=3, rtol=1e-10, atol=1e-12, **gas)
     ts = np.array([0.0, 2.0, 5.0, 10.0, 20.0])
-    w = ergotropy_trajectory(p, ts, method="exponential", **kw)
+    w = ergotropy_trajectory(p, ts, solver="exponential", **kw)
     gp, gm = (float(r) for r in spin_model(p, J=3, **gas).rates())
     L, m = birth_death_generator(3, gp, gm), np.arange(7) - 3
     ref = [ergotropy_ref(scipy.linalg.expm(L * t)[:, 0], m) for t in ts]
     np.testing.assert_allclose(w, ref, rtol=0, atol=1e-11)
     assert max(ref) > 1.0
 
-    def f(q, method):
-        return max_ergotropy(q, (10.0, 20.0), n_times=5, temperature=0.3, method=method, **kw)
+    def f(q, **solver):
+        return max_ergotropy(q, (10.0, 20.0), n_times=5, temperature=0.3, **solver, **kw)
 
-    g_exact = jax.grad(lambda q: f(q, "exponential"))(p)
-    g_adaptive = jax.grad(lambda q: f(q, "cyclic"))(p)
+    g_exact = jax.grad(lambda q: f(q, solver="exponential"))(p)
+    g_adaptive = jax.grad(lambda q: f(q, solver="rodas5p", tridiagonal="cyclic"))(p)
     for k in p:
         np.testing.assert_allclose(g_exact[k], g_adaptive[k], rtol=1e-7)

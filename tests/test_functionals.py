@@ -27,8 +27,8 @@ from jaxcoll import (
 
 J = 3
 # tighter hits round-off in the step control. The adaptive Rosenbrock path throughout (at J = 3
-# `method="auto"` propagates exactly instead; that path is tested in test_expm.py).
-TIGHT = dict(rtol=1e-10, atol=1e-12, method="cyclic")
+# the default solver propagates exactly instead; that path is tested in test_expm.py).
+TIGHT = dict(rtol=1e-10, atol=1e-12, solver="rodas5p", tridiagonal="cyclic")
 NAMES = ("T_a", "T_m", "delta", "omega_s", "density", "coupling", "t")
 # Inverted and still charging at t = 20 (W ~ 2.8 of at most 6): every functional is smooth here.
 THETA = np.array([2.0, 0.3, 1.0, 1.0, 0.01, 1.0, 20.0])
