@@ -32,6 +32,7 @@ __all__ = [
     "fig2_ergotropy_data",
     "fig3_scattering_integral_data",
     "gibbs_ergotropy",
+    "heat_statistics_data",
     "optimisation_data",
     "phase_diagram_data",
     "summary_rows",
@@ -517,6 +518,171 @@ def energy_flows_data(
     return data
 
 
+# --- heat statistics ---------------------------------------------------------------------------
+
+
+def _lattice_histogram(x, spacing, per_sigma=4.0):
+    """Density histogram of samples on the lattice `spacing * Z`, in contiguous bins of `k`
+    lattice points (`k` chosen for about `per_sigma` bins per standard deviation), so that every
+    bin holds the same number of lattice points and the density compares with a Gaussian."""
+    n = np.rint(np.asarray(x, dtype=float) / spacing).astype(np.int64)
+    k = max(1, int(round(float(np.std(n)) / per_sigma)))
+    j = np.floor_divide(n, k)
+    counts = np.bincount(j - j.min())
+    edges = (j.min() * k + k * np.arange(len(counts) + 1) - 0.5) * spacing
+    return dict(edges=edges, density=counts / (len(n) * k * spacing))
+
+
+def _sample_statistics(Q):
+    """Sample mean and variance over the first axis, with their standard errors (that of the
+    variance from the sample fourth central moment; the distributions are lattices, not
+    Gaussians)."""
+    n = Q.shape[0]
+    mean = Q.mean(axis=0)
+    c = Q - mean
+    var = (c**2).sum(axis=0) / (n - 1)
+    m4 = (c**4).mean(axis=0)
+    return dict(
+        sample_mean=mean,
+        sample_var=var,
+        se_mean=np.sqrt(var / n),
+        se_var=np.sqrt(np.maximum(m4 - var**2, 0.0) / n),
+    )
+
+
+def heat_statistics_data(
+    *,
+    J=20,
+    pair=FLOW_PAIRS[0],
+    t_final=20.0,
+    hist_times=(0.5, 1.0, 2.0, 20.0),
+    qubit_omega_a=1.6,
+    qubit_T_a=3.0,
+    qubit_t_final=50.0,
+    qubit_hist_times=(4.0, 20.0, 50.0),
+    n_traj=100_000,
+    seed=0,
+    fast=False,
+) -> dict:
+    r"""The numbers of `heat_statistics` (the figure): distributions of the heat $(Q_A, Q_M)$
+    from `collision_trajectories` against the cumulants of `jaxcoll.heat_statistics`, computed
+    without drawing (no matplotlib). See `jaxcoll.figures.heat_statistics` for the physics.
+
+    **Arguments:**
+    - `J`: spin quantum number; `pair`: the Fig. 2 $(D, A)$ of the charging ($k_BT_M = E_R =
+      \hbar\omega_S$).
+    - `t_final`: the charging's last time; `hist_times`: times of its histograms (multiples of
+      0.5 up to `t_final`).
+    - `qubit_omega_a`, `qubit_T_a`: ancilla gap and temperature of the qubit gas
+      ($v = \sigma_x\otimes\sigma_x$, $T_M = E_R$); `qubit_t_final`, `qubit_hist_times`: its
+      times (multiples of 2).
+    - `n_traj`: trajectories per model; `seed`: of the PRNG keys.
+    - `fast`: 20 000 trajectories and the cumulant lines only at the save times.
+
+    **Returns:** a dict with `spin` and `qubit`, each with the model's parameters, the
+    trajectories' save times `t` with their `sample_mean`, `sample_var`, `se_mean`, `se_var`
+    (`(n_t, 2)`, order $(Q_A, Q_M)$), the exact `mean` `(n_t, 2)` and `covariance`
+    `(n_t, 2, 2)` at the same times, the same on a finer grid (`t_fine`, `mean_fine`,
+    `covariance_fine`), and `histograms` (per histogram time: `t` and, per sector, `edges` and
+    `density`); the qubit also its `populations0` (the stationary state), `currents` and
+    `diffusion` (`steady_heat_statistics`); the spin its `tight_coupling_max`
+    ($\max|Q_A + (\omega_A/\omega_S)\Delta E_S|$ over trajectories) and both their
+    `first_law_max` ($\max|\Delta E_S + Q_A + Q_M|$).
+    """
+    from ._counting import heat_statistics, steady_heat_statistics
+    from ._relaxation import steady_state
+    from ._states import ground_populations
+    from ._trajectories import collision_trajectories
+
+    refine = 5
+    if fast:
+        n_traj, refine = 20_000, 1
+    key = jax.random.key(seed)
+
+    def run(model, p0, ts, hist, spacings, k):
+        tr = collision_trajectories(model, p0, ts, n_traj=n_traj, key=jax.random.fold_in(key, k))
+        # one solve on a grid `refine` times finer than the trajectories' save times; the step
+        # size controlled on the moments too: from a stationary state, control on the state
+        # alone would let the steps grow without bound while the moments still change
+        t_fine = np.linspace(ts[0], ts[-1], (len(ts) - 1) * refine + 1)
+        fine = heat_statistics(model, p0, t_fine, error_control="all")
+        mean, cov = np.asarray(fine.mean), np.asarray(fine.covariance)
+        Q = np.asarray(tr.Q)
+        dE = np.asarray(tr.energy) - np.asarray(tr.energy)[:, :1]
+        out = dict(
+            n_traj=int(n_traj),
+            method=tr.method,
+            t=ts,
+            mean=mean[::refine],
+            covariance=cov[::refine],
+            t_fine=t_fine,
+            mean_fine=mean,
+            covariance_fine=cov,
+            first_law_max=float(np.max(np.abs(dE + Q.sum(-1)))),
+            histograms=[],
+            **_sample_statistics(Q),
+        )
+        for t in hist:
+            i = int(np.argmin(np.abs(ts - t)))
+            h = dict(t=float(ts[i]))
+            for s, name in enumerate(("ancilla", "motion")[: len(spacings)]):
+                h[name] = _lattice_histogram(Q[:, i, s], spacings[s])
+            out["histograms"].append(h)
+        return out, dE, Q
+
+    # (a, b) the charging of Fig. 2: every collision exchanges omega_S : -omega_A : Delta
+    D, A = pair
+    omega_s = T_m = 1.0
+    delta = D * T_m
+    omega_a = omega_s + delta
+    T_a = omega_a / A
+    gas = SpinGas(J, omega_s=omega_s, delta=delta, T_a=T_a, T_m=T_m, gamma_tilde=1.0)
+    ts = np.arange(0.0, t_final + 0.25, 0.5)
+    spin, dE, Q = run(
+        gas,
+        ground_populations(gas.dim),
+        ts,
+        hist_times,
+        (omega_a, delta),
+        0,
+    )
+    spin.update(
+        J=J,
+        D=float(D),
+        A=float(A),
+        omega_s=omega_s,
+        delta=delta,
+        omega_a=omega_a,
+        T_a=T_a,
+        T_m=T_m,
+        tight_coupling_max=float(np.max(np.abs(Q[..., 0] + (omega_a / omega_s) * dE))),
+    )
+
+    # (c, d) the qubit gas from its stationary state: a steady heat current between the sectors
+    qubit = _qubit_gas(omega_s, qubit_omega_a, qubit_T_a, T_m, 1.0)
+    p_ss = np.asarray(steady_state(qubit, populations=True))
+    steady = steady_heat_statistics(qubit)
+    tq = np.arange(0.0, qubit_t_final + 1.0, 2.0)
+    q, _, _ = run(
+        qubit,
+        p_ss,
+        tq,
+        qubit_hist_times,
+        (qubit_omega_a,),
+        1,
+    )
+    q.update(
+        omega_s=omega_s,
+        omega_a=qubit_omega_a,
+        T_a=qubit_T_a,
+        T_m=T_m,
+        populations0=p_ss,
+        currents=np.asarray(steady.currents),
+        diffusion=np.asarray(steady.diffusion),
+    )
+    return dict(spin=spin, qubit=q)
+
+
 def summary_rows(results):
     """Rows `(figure, result, value, seconds)` summarising a `reproduce` results dictionary."""
     sec = results["meta"]["seconds"]
@@ -613,6 +779,42 @@ def summary_rows(results):
                 "final W/(-Q_A) vs omega_S/omega_A",
                 ", ".join(f"{c['efficiency'][-1]:.3g}/{c['bound']:.3g}" for c in r["curves"]),
                 sec["energy_flows"],
+            ]
+        )
+    r = results.get("heat_statistics")
+    if r is not None:
+        sec_h = sec["heat_statistics"]
+        s = r["spin"]
+        z = max(
+            abs(a - b) / e
+            for case in (s, r["qubit"])
+            for ra, rb, rs in zip(case["sample_mean"], case["mean"], case["se_mean"], strict=True)
+            for a, b, e in zip(ra, rb, rs, strict=True)
+            if e > 0
+        )
+        rows.append(
+            [
+                "heat_statistics",
+                f"max |sample - exact| mean / SE ({s['n_traj']} trajectories)",
+                f"{z:.2f}",
+                sec_h,
+            ]
+        )
+        rows.append(
+            [
+                "heat_statistics",
+                "spin: max |Q_A + (omega_A/omega_S) dE_S| per trajectory",
+                f"{s['tight_coupling_max']:.2g}",
+                sec_h,
+            ]
+        )
+        q = r["qubit"]
+        rows.append(
+            [
+                "heat_statistics",
+                "qubit gas: steady J_A, D_AA",
+                f"{q['currents'][0]:.5g}, {q['diffusion'][0][0]:.5g}",
+                sec_h,
             ]
         )
     return rows

@@ -17,6 +17,9 @@ imported only when something is drawn.
 - `energy_flows`: energy into the system, the ancilla sector and the motional sector along the
   charging of Fig. 2 (first law, eq. 14-15), the charging efficiency, and a steady heat current
   between the two sectors of the gas through a qubit.
+- `heat_statistics`: the distributions of the heat $Q_A$, $Q_M$ from collision-resolved
+  trajectories against the exact cumulants of the tilted generator, for the charging of Fig. 2
+  and for the steady heat current of a qubit gas.
 
 Units: $\hbar = k_B = 1$; times are $\tilde\Gamma t$ (eq. 19) and ergotropies are in units of
 $\omega_S$ unless stated otherwise.
@@ -42,6 +45,7 @@ from ._figure_data import (
     fig2_ergotropy_data,
     fig3_scattering_integral_data,
     gibbs_ergotropy as gibbs_ergotropy,
+    heat_statistics_data,
     optimisation_data,
     phase_diagram_data,
     summary_rows,
@@ -53,12 +57,14 @@ __all__ = [
     "draw_energy_flows",
     "draw_fig2_ergotropy",
     "draw_fig3_scattering_integral",
+    "draw_heat_statistics",
     "draw_optimisation",
     "draw_phase_diagram",
     "draw_thermalisation",
     "energy_flows",
     "fig2_ergotropy",
     "fig3_scattering_integral",
+    "heat_statistics",
     "optimisation",
     "phase_diagram",
     "print_table",
@@ -534,6 +540,139 @@ def draw_energy_flows(data):
     return fig
 
 
+def _gaussian(x, mean, var):
+    return np.exp(-0.5 * (x - mean) ** 2 / var) / np.sqrt(2 * np.pi * var)
+
+
+def draw_heat_statistics(data):
+    r"""Draw `heat_statistics` (the figure) from its numbers (`heat_statistics_data`, or the
+    entry of a `results.json`): restyle without recomputing.
+
+    **Arguments:**
+    - `data`: the dict of `heat_statistics_data` (arrays or plain lists).
+
+    **Returns:** a `matplotlib.figure.Figure`.
+    """
+    mpl = _matplotlib()
+    s, q = data["spin"], data["qubit"]
+    with mpl.rc_context(_RC):
+        fig = _figure(6.8, 5.0)
+        (ax, bx), (cx, dx) = fig.subplots(2, 2)
+
+        # (a) spin: Q_A < 0 (ancillas pay), Q_M > 0 (the motion takes), on one axis
+        t, mean, cov = _arr(s["t"]), _arr(s["mean"]), _arr(s["covariance"])
+        lo = 1.0
+        for i, h in enumerate(s["histograms"]):
+            k = int(np.argmin(np.abs(t - h["t"])))
+            for j, name in enumerate(("ancilla", "motion")):
+                edges, dens = _arr(h[name]["edges"]), _arr(h[name]["density"])
+                ax.stairs(
+                    dens,
+                    edges,
+                    color=_COLORS[i],
+                    lw=0.8,
+                    label=rf"$\tilde\Gamma t = {h['t']:g}$" if j == 0 else None,
+                )
+                x = np.linspace(edges[0] - 3.0, edges[-1] + 3.0, 400)
+                ax.plot(
+                    x, _gaussian(x, mean[k, j], cov[k, j, j]), color=_COLORS[i], lw=0.7, ls="--"
+                )
+                lo = min(lo, dens[dens > 0].min())
+        ax.set_yscale("log")
+        ax.set_ylim(0.5 * lo, 30.0)
+        ax.axvline(0.0, color="0.6", lw=0.6)
+        ax.set_xlabel(r"heat $Q_A$ (left), $Q_M$ (right) $/\hbar\omega_S$")
+        ax.set_ylabel("probability density")
+        ax.legend(loc="upper center", fontsize=6.5, handlelength=1.0, ncol=4, columnspacing=0.8)
+        ax.set_title(
+            rf"(a)  $J={s['J']:g}$, $D={s['D']:g}$, $A={s['A']:g}$: "
+            r"trajectories vs Gaussian",
+            loc="left",
+        )
+
+        # (b) spin: mean and standard deviation in time, exact vs trajectories
+        tf, mf, cf = _arr(s["t_fine"]), _arr(s["mean_fine"]), _arr(s["covariance_fine"])
+        sm, sv = _arr(s["sample_mean"]), _arr(s["sample_var"])
+        for j, (name, c) in enumerate(((r"Q_A", _COLORS[0]), (r"Q_M", _COLORS[3]))):
+            sd = np.sqrt(np.maximum(cf[:, j, j], 0.0))
+            bx.plot(tf, mf[:, j], color=c, label=rf"$\langle {name}\rangle \pm \sigma$")
+            bx.fill_between(tf, mf[:, j] - sd, mf[:, j] + sd, color=c, alpha=0.2, lw=0)
+            bx.plot(t, sm[:, j], "o", color=c, ms=2.2, mfc="none", mew=0.6)
+            for sign in (-1.0, 1.0):
+                bx.plot(t, sm[:, j] + sign * np.sqrt(sv[:, j]), ".", color=c, ms=1.8)
+        bx.axhline(0.0, color="0.6", lw=0.6)
+        bx.set_xscale("symlog", linthresh=1.0, linscale=0.6)
+        bx.set_xlim(0.0, tf[-1])
+        bx.set_xlabel(r"time $\tilde\Gamma t$")
+        bx.set_ylabel(r"heat $/\hbar\omega_S$")
+        bx.legend(loc="center right", fontsize=7.0)
+        bx.set_title(r"(b)  lines: heat_statistics; dots: trajectories", loc="left")
+
+        # (c) qubit gas from its steady state: Q_A at a few times
+        t, mean, cov = _arr(q["t"]), _arr(q["mean"]), _arr(q["covariance"])
+        J_A, D_AA = float(_arr(q["currents"])[0]), float(_arr(q["diffusion"])[0, 0])
+        for i, h in enumerate(q["histograms"]):
+            k = int(np.argmin(np.abs(t - h["t"])))
+            edges, dens = _arr(h["ancilla"]["edges"]), _arr(h["ancilla"]["density"])
+            cx.stairs(
+                dens, edges, color=_COLORS[i], lw=0.8, label=rf"$\tilde\Gamma t = {h['t']:g}$"
+            )
+            x = np.linspace(edges[0] - 2.0, edges[-1] + 2.0, 400)
+            cx.plot(x, _gaussian(x, mean[k, 0], cov[k, 0, 0]), color=_COLORS[i], lw=0.8)
+            cx.plot(x, _gaussian(x, J_A * h["t"], D_AA * h["t"]), color=_COLORS[i], lw=0.8, ls=":")
+        k = int(np.argmin(np.abs(t - q["histograms"][-1]["t"])))
+        sd = math.sqrt(cov[k, 0, 0])
+        cx.set_xlim(min(0.0, mean[k, 0]) - 4.5 * sd, max(0.0, mean[k, 0]) + 4.5 * sd)
+        cx.set_ylim(bottom=0.0)
+        cx.set_xlabel(r"heat into the ancillas $Q_A/\hbar\omega_S$")
+        cx.set_ylabel("probability density")
+        cx.legend(loc="upper right", fontsize=7.0)
+        cx.set_title(
+            rf"(c)  qubit gas, $T_A = {q['T_a']:g}\,T_M$, stationary start",
+            loc="left",
+        )
+
+        # (d) qubit gas: cumulants in time, and the long-time line J_A t, D_AA t
+        tf, mf, cf = _arr(q["t_fine"]), _arr(q["mean_fine"]), _arr(q["covariance_fine"])
+        sm, sv = _arr(q["sample_mean"]), _arr(q["sample_var"])
+        se_m, se_v = _arr(q["se_mean"]), _arr(q["se_var"])
+        dx.plot(tf, cf[:, 0, 0], color=_COLORS[3], label=r"$\mathrm{Var}\,Q_A$")
+        dx.plot(
+            tf, D_AA * tf, color=_COLORS[3], ls=":", label=rf"$D_{{AA}}t$, $D_{{AA}}={D_AA:.4g}$"
+        )
+        dx.errorbar(
+            t,
+            sv[:, 0],
+            yerr=2 * se_v[:, 0],
+            fmt="o",
+            color=_COLORS[3],
+            ms=2.2,
+            mfc="none",
+            mew=0.6,
+            elinewidth=0.6,
+        )
+        dx.plot(tf, mf[:, 0], color=_COLORS[0], label=r"$\langle Q_A\rangle$")
+        dx.plot(tf, J_A * tf, color=_COLORS[0], ls=":", label=rf"$J_A t$, $J_A={J_A:.4g}$")
+        dx.errorbar(
+            t,
+            sm[:, 0],
+            yerr=2 * se_m[:, 0],
+            fmt="o",
+            color=_COLORS[0],
+            ms=2.2,
+            mfc="none",
+            mew=0.6,
+            elinewidth=0.6,
+        )
+        dx.axhline(0.0, color="0.6", lw=0.6)
+        dx.set_xlim(tf[0], tf[-1])
+        dx.set_xlabel(r"time $\tilde\Gamma t$")
+        dx.set_ylabel(r"cumulant $/(\hbar\omega_S)^n$")
+        dx.legend(loc="upper left", fontsize=7.0)
+        dx.set_title(r"(d)  same; dots: trajectories $\pm 2$ SE", loc="left")
+    return fig
+
+
 # --- numbers and drawing together ----------------------------------------------------------------
 
 
@@ -837,6 +976,68 @@ def energy_flows(
     return (data, fig) if return_figure else data
 
 
+def heat_statistics(
+    path=None,
+    *,
+    J=20,
+    pair=FLOW_PAIRS[0],
+    t_final=20.0,
+    hist_times=(0.5, 1.0, 2.0, 20.0),
+    qubit_omega_a=1.6,
+    qubit_T_a=3.0,
+    qubit_t_final=50.0,
+    qubit_hist_times=(4.0, 20.0, 50.0),
+    n_traj=100_000,
+    seed=0,
+    fast=False,
+    return_figure=False,
+):
+    r"""Heat one collision at a time: distributions of $Q_A$, $Q_M$ against their cumulants.
+
+    (The figure; `jaxcoll.heat_statistics` computes the cumulants it draws.) Every collision of
+    channel $c$ gives the ancilla sector $\Delta E_A$ and the motional sector
+    $\Delta E_M = -(E_c + \Delta E_A)$ (eq. 14), so the heats are sums over collisions and their
+    distributions live on lattices. `collision_trajectories` samples them exactly;
+    `jaxcoll.heat_statistics` gives their exact mean and covariance from the tilted generator.
+
+    (a) Spin $J$ charged from its ground state at the Fig. 2 setting $(D, A) = (2, 0.5)$,
+    $k_BT_M = E_R = \hbar\omega_S$ ($\Delta = 2\omega_S$, $\omega_A = 3\omega_S$,
+    $T_A = 6\omega_S$): histograms of $Q_A$ (negative: the ancillas pay) and $Q_M$ (positive)
+    at several times, against the Gaussian with the exact mean and variance (dashed, log
+    scale). Tight coupling makes $Q_A = -(\omega_A/\omega_S)\Delta E_S$ on every trajectory, so
+    the two distributions are images of that of the spin energy, which is far from Gaussian
+    while the spin climbs the ladder. (b) Mean $\pm$ standard deviation in time: exact (lines,
+    band) and from the trajectories (dots). (c) A qubit in a two-level gas,
+    $v = \sigma_x\otimes\sigma_x$, $\omega_A = 1.6\,\omega_S$, $T_A = 3T_M$, from its
+    stationary state: $Q_A$ at several times against the Gaussian with the exact finite-time
+    cumulants (solid) and with the long-time ones $J_At$, $D_{AA}t$ of
+    `steady_heat_statistics` (dotted). (d) Its mean and variance in time: the mean is exactly
+    $J_A t$ from the stationary state, the variance approaches $D_{AA}t$ plus a constant.
+
+    **Arguments:**
+    - `path`: PNG to write (or `None`).
+    - the rest: as for `heat_statistics_data`.
+
+    **Returns:** the dict of `heat_statistics_data`.
+    """
+    data = heat_statistics_data(
+        J=J,
+        pair=pair,
+        t_final=t_final,
+        hist_times=hist_times,
+        qubit_omega_a=qubit_omega_a,
+        qubit_T_a=qubit_T_a,
+        qubit_t_final=qubit_t_final,
+        qubit_hist_times=qubit_hist_times,
+        n_traj=n_traj,
+        seed=seed,
+        fast=fast,
+    )
+    fig = draw_heat_statistics(data)
+    data["path"] = save_figure(fig, path)
+    return (data, fig) if return_figure else data
+
+
 # --- everything -----------------------------------------------------------------------------------
 
 
@@ -845,8 +1046,8 @@ def reproduce(out_dir, fast=False, progress=True):
 
     **Arguments:**
     - `out_dir`: folder for `fig2_ergotropy.png`, `fig3_scattering_integral.png`,
-      `thermalisation.png`, `phase_diagram.png`, `optimisation.png`, `energy_flows.png` and
-      `results.json`.
+      `thermalisation.png`, `phase_diagram.png`, `optimisation.png`, `energy_flows.png`,
+      `heat_statistics.png` and `results.json`.
     - `fast`: small grids (a smoke test, seconds).
     - `progress`: show a progress bar (tqdm) on stderr.
 
@@ -863,6 +1064,7 @@ def reproduce(out_dir, fast=False, progress=True):
         ("phase_diagram", phase_diagram),
         ("optimisation", optimisation),
         ("energy_flows", energy_flows),
+        ("heat_statistics", heat_statistics),
     ]
     results = {}
     timings = {}

@@ -900,6 +900,187 @@ print("I_g(1, 2) bump:", float(jaxcoll.profile_integral(bump, 1.0, 2.0)),
 ]
 
 
+# --- 08 -----------------------------------------------------------------------------------------
+
+NB08 = [
+    md(r"""
+# 8. Heat statistics and fluctuation theorems
+
+Every jump of the master equation is **one collision**. A jump of channel $c$ changes the system
+energy by $E_c$, the ancilla sector's by $\Delta E_{A,c} = \epsilon_k - \epsilon_l$ and the
+motional sector's by $\Delta E_{M,c} = -(E_c + \Delta E_{A,c})$ (eq. 14). The heats $Q_A$, $Q_M$
+gained by the two sectors of the gas are sums over collisions: random variables whose mean is
+what `energy_budget` gives, and whose fluctuations this notebook computes.
+
+- **Tilted generator.** Multiply every jump term of channel $c$ by
+  $e^{\lambda_A\Delta E_{A,c} + \lambda_M\Delta E_{M,c}}$; the trace of the tilted evolution is
+  the moment generating function $E[e^{\lambda_AQ_A + \lambda_MQ_M}]$, its $\lambda$-derivatives
+  at 0 the moments (`heat_statistics`).
+- **SCGF.** $\theta(\lambda_A, \lambda_M) = \lim_t t^{-1}\ln E[e^{\lambda\cdot Q}]$ is the
+  dominant eigenvalue of the tilted generator (`scgf`); its gradient and Hessian at 0 are the
+  steady currents and the diffusion matrix (`steady_heat_statistics`).
+- **Gallavotti-Cohen.** Micro-reversibility (eq. 9) gives every channel detailed balance with
+  *two* temperatures, $r_c/r_{\bar c} = e^{\Delta E_A/T_A + \Delta E_M/T_M}$, and hence
+  $\theta(\lambda_A, \lambda_M) = \theta(-1/T_A - \lambda_A, -1/T_M - \lambda_M)$.
+- **Trajectories** (`collision_trajectories`) sample the collisions exactly; along them the
+  entropy production $\Sigma$ obeys the integral fluctuation theorem $\langle e^{-\Sigma}\rangle
+  = 1$ (`entropy_production`).
+
+Example: a qubit ($h_S = \mathrm{diag}(0, 1)$) in a gas of two-level particles
+($h_A = \mathrm{diag}(0, 1.6)$) with $v = \sigma_x\otimes\sigma_x$, $T_A = 3$, $T_M = 1$
+(units of $E_R$): its steady state carries a heat current from the hot ancillas to the cold
+motion.
+"""),
+    code(SETUP),
+    code(r"""
+from jaxcoll import CollisionalModel
+
+sx = np.array([[0.0, 1.0], [1.0, 0.0]])
+T_a, T_m = 3.0, 1.0
+qubit = CollisionalModel(np.diag([0.0, 1.0]), np.diag([0.0, 1.6]), np.kron(sx, sx),
+                         T_a=T_a, T_m=T_m, gamma_tilde=1.0)
+ch = qubit.channels()
+print("per collision:  dE_S  dE_A  dE_M")
+for e, a, m in zip(np.asarray(ch.bohr), np.asarray(ch.ancilla), np.asarray(ch.motion),
+                   strict=True):
+    print(f"              {e:5.2f} {a:5.2f} {m:5.2f}")
+N_TRAJ = 5_000 if FAST else 100_000
+"""),
+    md(r"""
+## Cumulants at finite times, against trajectories
+
+From the ground state: the exact mean and covariance of $(Q_A, Q_M)$ from the tilted generator,
+and the same from collision-resolved trajectories (sample mean and variance with their standard
+errors). `error_control="all"` controls the solver's steps on the moments as well as on the
+state (needed when the state itself hardly changes, e.g. from the stationary state).
+"""),
+    code(r"""
+ts = np.linspace(0.0, 20.0, 11)
+p0 = np.array([1.0, 0.0])
+hs = jaxcoll.heat_statistics(qubit, p0, ts, error_control="all")
+tr = jaxcoll.collision_trajectories(qubit, p0, ts, n_traj=N_TRAJ, key=jax.random.key(0))
+Q = tr.Q  # (n_traj, n_t, 2): (Q_A, Q_M)
+mean, var = np.asarray(hs.mean), np.diagonal(np.asarray(hs.covariance), axis1=1, axis2=2)
+z_mean = np.abs(Q.mean(0) - mean)[1:] / (Q.std(0)[1:] / np.sqrt(N_TRAJ))
+print("max |sample mean - exact| / SE:", z_mean.max())
+print("t = 20: <Q_A> =", mean[-1, 0], " Var Q_A =", var[-1, 0], " sample:", Q[:, -1, 0].var())
+first_law = np.abs(tr.energy - tr.energy[:, :1] + Q.sum(-1)).max()
+print("first law on every trajectory: max |dE_S + Q_A + Q_M| =", first_law)
+assert z_mean.max() < 5
+"""),
+    md(r"""
+## SCGF, currents and the Gallavotti-Cohen symmetry
+
+Since $Q_A + Q_M = -\Delta E_S$ stays bounded, $\theta$ depends only on $\lambda_A - \lambda_M$,
+$J_A = -J_M$ and the diffusion matrix has rank 1. The symmetry then says that
+$\theta(\lambda, 0)$ is mirror symmetric about $\lambda^* = (1/T_M - 1/T_A)/2$.
+"""),
+    code(r"""
+lam = np.linspace(-0.6, 1.3, 77)
+theta = np.asarray(jaxcoll.scgf(qubit, lam, 0.0))
+steady = jaxcoll.steady_heat_statistics(qubit)
+grad = jax.grad(lambda la: jaxcoll.scgf(qubit, la, 0.0))(0.0)
+curv = jax.grad(jax.grad(lambda la: jaxcoll.scgf(qubit, la, 0.0)))(0.0)
+print("J_A =", np.asarray(steady.currents)[0], " d theta/d lambda_A(0) =", float(grad))
+print("D_AA =", np.asarray(steady.diffusion)[0, 0], " d2 theta(0) =", float(curv))
+print("diffusion matrix:", np.asarray(steady.diffusion).round(6).tolist())
+res = np.asarray(jaxcoll.gallavotti_cohen_residual(qubit, lam, 0.0))
+print("Gallavotti-Cohen residual, max over the line:", np.abs(res).max())
+
+lam_star = 0.5 * (1 / T_m - 1 / T_a)
+fig, ax = plt.subplots(figsize=(4.5, 3))
+ax.plot(lam, theta)
+ax.axvline(lam_star, color="0.5", ls=":", label=r"$\lambda^* = (1/T_M - 1/T_A)/2$")
+ax.axhline(0.0, color="0.7", lw=0.6)
+ax.set_xlabel(r"$\lambda_A$ ($\lambda_M = 0$)")
+ax.set_ylabel(r"$\theta(\lambda_A, 0)\ /\ \tilde\Gamma$")
+ax.legend()
+plt.show()
+"""),
+    md(r"""
+### Where micro-reversibility fails
+
+The symmetry rests on eq. (9). It holds to round-off for real (time-reversal symmetric)
+couplings, without forward shift ($h_{\rm eff} = 0$, `gamma_tilde` only) and for
+non-degenerate spectra. A complex coupling with $h_{\rm eff} \neq 0$ (`density` and `coupling`
+given) on a degenerate spectrum breaks it; `gallavotti_cohen_residual` measures by how much.
+"""),
+    code(r"""
+rng = np.random.default_rng(42)
+levels = np.sort(rng.integers(0, 3, size=4)) * 0.7  # repeated levels
+U, _ = np.linalg.qr(rng.normal(size=(4, 4)))
+h_s = U @ np.diag(levels) @ U.T
+h_a = np.diag(np.sort(rng.uniform(0, 2, size=2)))
+v = rng.normal(size=(8, 8)) + 1j * rng.normal(size=(8, 8))
+v = v + v.conj().T
+la, lm = np.array([0.3, -0.6]), np.array([-0.4, 0.5])
+for label, kw in (("with h_eff (density, coupling)", dict(density=0.05, coupling=0.9)),
+                  ("h_eff = 0 (gamma_tilde only)", dict(gamma_tilde=0.7))):
+    m = CollisionalModel(h_s, h_a, v, T_a=1.7, T_m=0.6, **kw)
+    r = np.asarray(jaxcoll.gallavotti_cohen_residual(m, la, lm))
+    print(f"levels {levels}, complex v, {label}: residual {np.abs(r).max():.2e}")
+"""),
+    md(r"""
+## The integral fluctuation theorem along trajectories
+
+$\Sigma(t) = \ln p_{t_0}(i_{t_0}) - \ln p_t(i_t) + Q_A/T_A + Q_M/T_M$: the stochastic system
+entropy change plus the entropy the two sectors gain as heat baths. From a start with every
+population $> 0$, $\langle e^{-\Sigma}\rangle = 1$ at every time, and so $\langle\Sigma\rangle
+\ge 0$. For the spin of eq. (17) every collision exchanges energy in the fixed ratio
+$\omega_S : -\omega_A : \Delta$: *tight coupling*, $Q_A = -(\omega_A/\omega_S)\Delta E_S$ on
+every trajectory.
+"""),
+    code(r"""
+p_start = np.array([0.7, 0.3])
+ts = np.array([0.0, 1.0, 5.0, 20.0])
+tr = jaxcoll.collision_trajectories(qubit, p_start, ts, n_traj=N_TRAJ, key=jax.random.key(1))
+sigma = jaxcoll.entropy_production(qubit, tr)
+x = np.exp(-sigma)
+for k, t in enumerate(ts):
+    se = x[:, k].std() / np.sqrt(N_TRAJ)
+    print(f"t = {t:4g}: <exp(-Sigma)> = {x[:, k].mean():.4f} +- {se:.4f},"
+          f"  <Sigma> = {sigma[:, k].mean():.4f}")
+assert np.all(np.abs(x.mean(0) - 1.0) <= 4 * x.std(0) / np.sqrt(N_TRAJ) + 1e-12)
+
+spin = jaxcoll.SpinGas(5, omega_s=1.0, delta=2.0, T_a=6.0, T_m=1.0, gamma_tilde=1.0)
+ts_spin = np.linspace(0.0, 5.0, 6)
+trs = jaxcoll.collision_trajectories(spin, np.eye(spin.dim)[0], ts_spin, n_traj=N_TRAJ,
+                                     key=jax.random.key(2))
+dE = trs.energy - trs.energy[:, :1]
+print("spin, tight coupling: max |Q_A + 3 dE_S| =", np.abs(trs.Q[..., 0] + 3.0 * dE).max())
+"""),
+    md(r"""
+## Waiting times from the jump records
+
+`record_jumps=n` keeps the time and channel of the first $n$ collisions of every trajectory.
+In the stationary state the collisions form a stationary point process: the mean time from
+one collision to the next is one over the activity, the steady current of the counter that
+adds one per collision (`steady_counting_statistics` with weights all ones).
+"""),
+    code(r"""
+p_ss = np.asarray(jaxcoll.steady_state(qubit, populations=True))
+n_rec = 200
+tr = jaxcoll.collision_trajectories(qubit, p_ss, np.array([0.0, 200.0]), n_traj=N_TRAJ // 5,
+                                    key=jax.random.key(3), record_jumps=n_rec)
+# intervals that start before t = 100 (all end before t = 200): dropping those cut off at the
+# end of the run would bias the sample towards short waits
+starts, waits = tr.jump_times[:, :-1], np.diff(tr.jump_times, axis=1)
+waits = waits[np.isfinite(waits) & (starts < 100.0)]
+ones = np.ones((1, qubit.channels().n_channels))
+activity = float(np.asarray(jaxcoll.steady_counting_statistics(qubit, ones).currents)[0])
+print(f"mean waiting time {waits.mean():.4f} +- {waits.std() / np.sqrt(waits.size):.4f},"
+      f"  1/activity = {1 / activity:.4f}")
+assert abs(waits.mean() - 1 / activity) < 4 * waits.std() / np.sqrt(waits.size)
+fig, ax = plt.subplots(figsize=(4.5, 3))
+ax.hist(waits, bins=60, density=True, histtype="step")
+ax.set_yscale("log")
+ax.set_xlabel(r"time between collisions $\tilde\Gamma\tau$")
+ax.set_ylabel("density")
+plt.show()
+"""),
+]
+
+
 NOTEBOOKS = {
     "01_scattering_integral_and_rates.ipynb": NB01,
     "02_thermalisation.ipynb": NB02,
@@ -908,6 +1089,7 @@ NOTEBOOKS = {
     "05_large_J_and_gpu_scans.ipynb": NB05,
     "06_your_own_system.ipynb": NB06,
     "07_interaction_shapes.ipynb": NB07,
+    "08_heat_statistics.ipynb": NB08,
 }
 
 

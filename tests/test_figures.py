@@ -27,6 +27,7 @@ FILES = (
     "phase_diagram.png",
     "optimisation.png",
     "energy_flows.png",
+    "heat_statistics.png",
     "results.json",
 )
 
@@ -85,7 +86,7 @@ def test_writes_every_file(run):
         if name.endswith(".png"):
             assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for key in ("fig2_ergotropy", "fig3_scattering_integral", "thermalisation", "phase_diagram",
-                "optimisation", "energy_flows", "meta"):  # fmt: skip
+                "optimisation", "energy_flows", "heat_statistics", "meta"):  # fmt: skip
         assert key in results
     assert results["meta"]["fast"] is True
     # the summary table and the final line
@@ -224,10 +225,90 @@ def test_energy_flows_numbers(run):
     assert q["first_law_max"] < 1e-10
 
 
+def _within_se(sample, exact, se, n_se=4.0):
+    """|sample - exact| <= n_se standard errors wherever the spread is not zero (t > t0)."""
+    sample, exact, se = (np.asarray(x, dtype=float) for x in (sample, exact, se))
+    live = se > 0
+    assert live.sum() > 0.8 * live.size
+    z = np.abs(sample - exact)[live] / se[live]
+    assert z.max() < n_se, z.max()
+    # where the spread is zero (the start) sample and exact agree exactly
+    np.testing.assert_allclose(sample[~live], exact[~live], atol=1e-12)
+
+
+def test_heat_statistics_numbers(run):
+    r = run[2]["heat_statistics"]
+    # (a, b) the spin, tight coupling: from the ground state Q_A = -omega_A dE_S and
+    # Q_M = Delta dE_S on every trajectory, so the exact cumulants are those of the spin's
+    # energy from the rate equation (expm of the NumPy birth-death generator, quadrature rates)
+    s = r["spin"]
+    J, w_s, w_a, delta = s["J"], s["omega_s"], s["omega_a"], s["delta"]
+    assert (s["D"], s["A"], w_a, s["T_a"]) == (2.0, 0.5, 3.0, 6.0) and s["method"] == "gillespie"
+    ts = np.asarray(s["t"])
+    gp, gm = rates_ref(s["D"], s["A"], 1.0)
+    P = populations_ref(J, gp, gm, ts)
+    m = w_s * (np.arange(2 * J + 1) - J)
+    dE = P @ m - m[0]
+    var = P @ m**2 - (P @ m) ** 2
+    mean, cov = np.asarray(s["mean"]), np.asarray(s["covariance"])
+    scale = np.array([-w_a, delta]) / w_s
+    np.testing.assert_allclose(mean, dE[:, None] * scale, atol=1e-5 * 2 * J * w_a)
+    np.testing.assert_allclose(
+        cov, var[:, None, None] * np.outer(scale, scale), atol=1e-5 * (2 * J * w_a) ** 2 / 10
+    )
+    assert s["tight_coupling_max"] < 1e-9 and s["first_law_max"] < 1e-9
+    # the trajectories' sample mean and variance: within 4 standard errors of the exact values
+    for case in (s, r["qubit"]):
+        exact_var = np.diagonal(np.asarray(case["covariance"]), axis1=1, axis2=2)
+        _within_se(case["sample_mean"], case["mean"], case["se_mean"])
+        _within_se(case["sample_var"], exact_var, case["se_var"])
+        assert case["n_traj"] >= 10_000
+        for h in case["histograms"]:
+            for name in ("ancilla", "motion"):
+                if name in h:  # a probability density over its bins
+                    edges, dens = np.asarray(h[name]["edges"]), np.asarray(h[name]["density"])
+                    assert np.sum(dens * np.diff(edges)) == pytest.approx(1.0, abs=1e-12)
+
+    # (c, d) the qubit gas from its stationary state
+    q = r["qubit"]
+    w_a, T_a, T_m = q["omega_a"], q["T_a"], q["T_m"]
+    assert (w_a, T_a, T_m) == (1.6, 3.0, 1.0)
+    # the issue's numbers (theta by a NumPy tilted superoperator, checked against QuTiP)
+    J_A, D = q["currents"][0], np.asarray(q["diffusion"])
+    assert J_A == pytest.approx(-0.08093, abs=1e-5) and q["currents"][1] == pytest.approx(-J_A)
+    np.testing.assert_allclose(D, 0.29308 * np.array([[1, -1], [-1, 1]]), atol=1e-5)
+    # finite times: the 2-state tilted rate matrix with quadrature rates, its cumulants from
+    # SciPy expm by central differences of ln Z in lambda_A (four channels, |v|^2 = 1)
+    p0, p1 = 1 / (1 + math.exp(-w_a / T_a)), 1 / (1 + math.exp(w_a / T_a))
+    up1, up2 = p1 * I_quad(1 / T_m, 1 - w_a), p0 * I_quad(1 / T_m, 1 + w_a)
+    dn1, dn2 = p0 * I_quad(1 / T_m, w_a - 1), p1 * I_quad(1 / T_m, -1 - w_a)
+
+    def L(lam):  # columns: from (g, e); a jump adds -w_a (ancilla down) or +w_a to Q_A
+        a, b = math.exp(-lam * w_a), math.exp(lam * w_a)
+        return np.array([[-(up1 + up2), dn1 * b + dn2 * a], [up1 * a + up2 * b, -(dn1 + dn2)]])
+
+    p_ss = np.array([dn1 + dn2, up1 + up2]) / (up1 + up2 + dn1 + dn2)
+    np.testing.assert_allclose(q["populations0"], p_ss, rtol=1e-9)
+    tq, h = np.asarray(q["t"]), 1e-3
+
+    def lnZ(lam):
+        return np.array([math.log(expm(L(lam) * t).sum(axis=0) @ p_ss) for t in tq])
+
+    f = {k: lnZ(k * h) for k in (-2, -1, 0, 1, 2)}
+    k1 = (f[-2] - 8 * f[-1] + 8 * f[1] - f[2]) / (12 * h)
+    k2 = (-f[-2] + 16 * f[-1] - 30 * f[0] + 16 * f[1] - f[2]) / (12 * h**2)
+    mean, cov = np.asarray(q["mean"]), np.asarray(q["covariance"])
+    np.testing.assert_allclose(mean[:, 0], k1, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(mean[:, 0], J_A * tq, rtol=1e-7, atol=1e-9)  # stationary start
+    np.testing.assert_allclose(cov[:, 0, 0], k2, rtol=1e-6, atol=1e-8)
+    # Q_A + Q_M = -dE_S is bounded: the variance grows like D_AA t plus a constant
+    assert (cov[-1, 0, 0] - cov[-2, 0, 0]) / (tq[-1] - tq[-2]) == pytest.approx(D[0, 0], rel=1e-4)
+
+
 # --- numbers apart from drawing ------------------------------------------------------------------
 
 DRAWN = ("fig2_ergotropy", "fig3_scattering_integral", "thermalisation", "phase_diagram",
-         "optimisation", "energy_flows")  # fmt: skip
+         "optimisation", "energy_flows", "heat_statistics")  # fmt: skip
 
 
 def test_redraw_from_results_json(run):
@@ -236,7 +317,13 @@ def test_redraw_from_results_json(run):
     import jaxcoll.figures as figures
 
     results = run[2]
-    n_axes = dict(fig3_scattering_integral=3, phase_diagram=3, optimisation=3, energy_flows=4)
+    n_axes = dict(
+        fig3_scattering_integral=3,
+        phase_diagram=3,
+        optimisation=3,
+        energy_flows=4,
+        heat_statistics=4,
+    )
     for name in DRAWN:
         fig = getattr(figures, f"draw_{name}")(results[name])
         assert len(fig.axes) == n_axes.get(name, 2 if name == "thermalisation" else 1), name

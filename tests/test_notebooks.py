@@ -29,6 +29,7 @@ EXPECTED = [
     "05_large_J_and_gpu_scans.ipynb",
     "06_your_own_system.ipynb",
     "07_interaction_shapes.ipynb",
+    "08_heat_statistics.ipynb",
 ]
 
 SLOW = ("04_gradients_and_optimisation.ipynb",)
