@@ -441,6 +441,39 @@ def from_bands(bands):
     return jnp.where(jnp.asarray(j >= i), upper, lower)
 
 
+@functools.lru_cache(maxsize=32)
+def _fold_maps(d: int):
+    r"""Index maps of the folded band layout (static NumPy arrays).
+
+    Chain $c = 0, \dots, \lfloor d/2 \rfloor$ holds band $c$ (positions $0, \dots, d-1-c$)
+    followed by band $d - c$ (positions $0, \dots, c - 1$); chain 0 is band 0 alone, and for
+    even $d$ the middle band $d/2$ is alone in the last chain (its second half is padding).
+
+    **Returns:** `(q, p, valid)` of shape `(n_chains, d)`, the band and position held by every
+    chain entry (padding points at a padding entry of the `to_bands` layout, which is zero),
+    and `(c, i, inside)` of shape `(d, d)`, the chain entry holding band `q`, position `p`, and
+    whether `p < d - q` is an entry of the band at all (`c`, `i` are 0 where it is not).
+    """
+    n_chains = d // 2 + 1
+    c = np.arange(n_chains)[:, None]
+    i = np.arange(d)[None, :]
+    first = i < d - c
+    valid = first | (d - c != c)
+    q = np.where(first, c, d - c)
+    p = np.where(first, i, i - (d - c))
+    q = np.where(valid, q, d - 1)
+    p = np.where(valid, p, d - 1)
+    qq = np.arange(d)[:, None]
+    pp = np.arange(d)[None, :]
+    low = qq <= d // 2
+    chain = np.where(low, qq, d - qq) + 0 * pp
+    pos = np.where(low, pp, pp + qq)
+    inside = pp < d - qq
+    chain = np.where(inside, chain, 0)
+    pos = np.where(inside, pos, 0)
+    return q, p, valid, chain, pos, inside
+
+
 class _BandSectors(Sectors):
     """The spin's coherence bands; the folded layout is built on first use (it is as large
     as the density matrix, and `relaxation_rates` never needs it)."""
@@ -452,8 +485,6 @@ class _BandSectors(Sectors):
     @property
     def layout(self):
         if self._layout is None:
-            from ._evolve import _fold_maps
-
             d = self.dim
             q, p, valid = _fold_maps(d)[:3]
             self._layout = np.where(valid, p * d + p + q, -1)
