@@ -106,8 +106,8 @@ class EvolveResult(eqx.Module):
 
 
 class _SpinLadder(AbstractModel):
-    """The spin population sector in the units of Fig. 2: rates `spin_rates(D, A, alpha)`
-    (time in $1/\tilde\\Gamma$), energies $m$ in units of $\\omega_S$.
+    r"""The spin population sector in the units of Fig. 2: rates `spin_rates(D, A, alpha)`
+    (time in $1/\tilde\Gamma$), energies $m$ in units of $\omega_S$.
 
     `m` is an array leaf rather than a constant so that XLA does not fold work on it (a sort
     of $2\times 10^6$ constants would take minutes to compile).
