@@ -393,7 +393,7 @@ class SpinGas(AbstractModel):
 
 
 def _run_generators(f, valid, d, gp, gm, cx):
-    """NumPy fast path of `SpinGas._layout_generators` when every row is one run
+    r"""NumPy fast path of `SpinGas._layout_generators` when every row is one run
     $\rho_{i_0 + p, j_0 + p}$ (a piece of one band) followed by padding; else `None`.
     Contiguous slices of the ladder per row, no gathers."""
     w = f.shape[1]

@@ -153,3 +153,18 @@ def test_architecture_page_lists_every_module_in_import_order():
                     if dep in groups and groups[dep] > groups[name]:
                         upward.append(f"{name} imports {dep}")
     assert not upward, f"imports from a later group of docs/architecture.md: {upward}"
+
+
+def test_docstrings_hold_no_control_characters():
+    r"""A LaTeX command in a non-raw docstring turns into a control character (`"\tilde"` starts
+    with a tab, `"\beta"` with a backspace) and renders wrongly on the site."""
+    import ast
+
+    bad = []
+    for path in sorted((ROOT / "jaxcoll").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                doc = ast.get_docstring(node, clean=False) or ""
+                if re.search(r"[\x00-\x08\x0b-\x1f]", doc):
+                    bad.append(f"{path.name}:{getattr(node, 'name', 'module')}")
+    assert not bad, f"docstrings with control characters (use r-strings): {bad}"
