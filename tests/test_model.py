@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import qutip
 import scipy.linalg as sla
-from _references import I_ref
+from _references import I_ref, random_hermitian
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 import jaxcoll
@@ -47,11 +47,6 @@ def rand_unitary(rng, n):
     return q * (np.diag(r) / np.abs(np.diag(r)))
 
 
-def rand_herm(rng, n):
-    z = rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n))
-    return 0.5 * (z + z.conj().T)
-
-
 def rand_rho(rng, d, mix=0.05):
     z = rng.normal(size=(d, d)) + 1j * rng.normal(size=(d, d))
     rho = z @ z.conj().T
@@ -82,7 +77,7 @@ class Problem:
         self.W = rand_unitary(rng, k)
         self.h_a = self.W @ np.diag(self.eps) @ self.W.conj().T
         self.h_a = 0.5 * (self.h_a + self.h_a.conj().T)
-        self.v = rand_herm(rng, d * k)
+        self.v = random_hermitian(rng, d * k)
         self.rng = rng
 
     def key(self, i, j):
