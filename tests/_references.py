@@ -108,6 +108,17 @@ def random_hermitian(rng, n):
     return 0.5 * (z + z.conj().T)
 
 
+# (seed, d, k, spectrum, shift) of `random_collisional_model`, shift: density and coupling (a
+# forward shift h_eff) rather than gamma_tilde alone
+RANDOM_MODEL_CASES = [
+    (0, 2, 2, "random", False),
+    (1, 5, 3, "random", True),
+    (2, 6, 2, "equidistant", False),
+    (3, 7, 3, "repeated", True),
+    (4, 8, 2, "folded", False),
+]
+
+
 def random_collisional_model(seed, d, k, spectrum, **kw):
     """A `CollisionalModel` with a random coupling, `T_a = 1.3`, `T_m = 0.8` and `h_s` of the kind
     `spectrum`: "random", "equidistant", "repeated" (degenerate levels in a rotated basis) or the

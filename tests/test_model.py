@@ -23,6 +23,15 @@ from jaxcoll._model import CollisionalModel
 SETTINGS = settings(
     max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
 )
+# random problems with two different gas temperatures (the tests away from equilibrium)
+GIVEN_OUT_OF_EQUILIBRIUM = given(
+    seed=st.integers(0, 2**32 - 1),
+    d=st.integers(2, 5),
+    k=st.integers(2, 4),
+    degenerate=st.booleans(),
+    T_a=st.floats(0.2, 5.0),
+    T_m=st.floats(0.2, 5.0),
+)
 
 
 # --- independent references -------------------------------------------------------------------
@@ -295,14 +304,7 @@ def test_degenerate_rate_matrix_raises():
 
 # --- CPTP structure away from equilibrium -----------------------------------------------------
 @SETTINGS
-@given(
-    seed=st.integers(0, 2**32 - 1),
-    d=st.integers(2, 5),
-    k=st.integers(2, 4),
-    degenerate=st.booleans(),
-    T_a=st.floats(0.2, 5.0),
-    T_m=st.floats(0.2, 5.0),
-)
+@GIVEN_OUT_OF_EQUILIBRIUM
 @example(seed=4, d=4, k=3, degenerate=True, T_a=3.0, T_m=0.4)
 def test_trace_hermiticity_complete_positivity(seed, d, k, degenerate, T_a, T_m):
     P = Problem(seed, d, k, degenerate)
@@ -376,14 +378,7 @@ def test_second_law_along_trajectory(seed, d, k, degenerate, T):
 
 # --- first law per channel (eq. 14-15) --------------------------------------------------------
 @SETTINGS
-@given(
-    seed=st.integers(0, 2**32 - 1),
-    d=st.integers(2, 5),
-    k=st.integers(2, 4),
-    degenerate=st.booleans(),
-    T_a=st.floats(0.2, 5.0),
-    T_m=st.floats(0.2, 5.0),
-)
+@GIVEN_OUT_OF_EQUILIBRIUM
 @example(seed=6, d=4, k=3, degenerate=True, T_a=0.3, T_m=4.0)
 def test_first_law_per_channel(seed, d, k, degenerate, T_a, T_m):
     P = Problem(seed, d, k, degenerate)

@@ -9,7 +9,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.linalg as sla
-from _references import ListedModel, Oscillator, random_collisional_model
+from _references import (
+    RANDOM_MODEL_CASES,
+    ListedModel,
+    Oscillator,
+    random_collisional_model,
+)
 from scipy.linalg import eigh_tridiagonal
 
 import jaxcoll
@@ -86,15 +91,7 @@ def test_spin_steady_state_eq21(J, delta, T_a):
 
 @pytest.mark.parametrize(
     "seed, d, k, spectrum, shift",
-    [
-        (0, 2, 2, "random", False),
-        (1, 5, 3, "random", True),
-        (2, 6, 2, "equidistant", False),
-        (3, 7, 3, "repeated", True),
-        (4, 8, 2, "folded", False),
-        (5, 10, 2, "random", False),
-        (6, 9, 2, "equidistant", True),
-    ],
+    RANDOM_MODEL_CASES + [(5, 10, 2, "random", False), (6, 9, 2, "equidistant", True)],
 )
 def test_relaxation_rates_random_models(seed, d, k, spectrum, shift):
     kw = dict(density=0.05, coupling=0.9) if shift else dict(gamma_tilde=0.7)

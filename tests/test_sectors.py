@@ -9,17 +9,18 @@ import numpy as np
 import pytest
 import scipy.linalg as sla
 import scipy.sparse as sp
-from _references import ListedModel, Oscillator, random_collisional_model, random_rho
+from _references import (
+    RANDOM_MODEL_CASES,
+    ListedModel,
+    Oscillator,
+    random_collisional_model,
+    random_rho,
+)
 
 import jaxcoll
 from jaxcoll._protocol import dense_superoperator
 
-CASES = [
-    (0, 2, 2, "random", False),
-    (1, 5, 3, "random", True),
-    (2, 6, 2, "equidistant", False),
-    (3, 7, 3, "repeated", True),
-    (4, 8, 2, "folded", False),
+CASES = RANDOM_MODEL_CASES + [
     (5, 4, 4, "equidistant", True),
     (6, 3, 2, "repeated", False),
     (7, 5, 2, "folded", True),
