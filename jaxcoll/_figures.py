@@ -113,12 +113,18 @@ def _arr(x):
 
 
 def save_figure(fig, path):
-    """Write `fig` to `path` (PNG; folders created); `None`: nothing. Returns the path or `None`."""
+    """Write `fig` to `path` (PNG at the style's resolution and margins; folders created);
+    `None`: nothing. Returns the path or `None`."""
     if path is None:
         return None
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    fig.savefig(
+        path,
+        dpi=_RC["savefig.dpi"],
+        bbox_inches=_RC["savefig.bbox"],
+        pad_inches=_RC["savefig.pad_inches"],
+    )
     return str(path)
 
 
