@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import qutip
 import scipy.linalg as sla
+from _references import birth_death_generator, spin_rates_ref
 
 import jaxcoll
 
@@ -349,20 +350,14 @@ def test_stationary_start_against_expm():
 def test_stationary_start_spin_closed_form():
     """Tight coupling: Q_A = -(omega_a / omega_s) (E_S(t) - E_S(0)) on every trajectory, so
     from the stationary populations p, Var Q_A = ratio^2 (2 Var_p E - 2 Cov(E(0), E(t))) with
-    Cov from expm of the birth-death generator written out here (populations sector, no
-    coherences)."""
+    Cov from SciPy expm of the NumPy birth-death generator with the rates of eq. (19) (both
+    from `_references`)."""
     J, omega_s, delta = 20, 1.0, 4.0
     model = jaxcoll.SpinGas(J, omega_s=omega_s, delta=delta, T_a=5.0, T_m=1.0, gamma_tilde=1.0)
-    gp, gm = (float(x) for x in model.rates())
+    gp, gm = spin_rates_ref(omega_s, delta, 5.0, 1.0)
     d = 2 * J + 1
     m = np.arange(d) - J
-    c2 = (J - m[:-1]) * (J + m[:-1] + 1.0)
-    i = np.arange(d - 1)
-    L = np.zeros((d, d))
-    L[i + 1, i] += gp * c2
-    L[i, i] -= gp * c2
-    L[i, i + 1] += gm * c2
-    L[i + 1, i + 1] -= gm * c2
+    L = birth_death_generator(J, gp, gm)
     p = (gp / gm) ** np.arange(d)  # detailed balance along the chain
     p /= p.sum()
     e = omega_s * m - (omega_s * m) @ p
