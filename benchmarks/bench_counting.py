@@ -113,9 +113,9 @@ def main():
     load = os.getloadavg()
     print(f"J = {J} (d = {d}), {N_SAVE} saves to t = {T_FINAL}, evolve steps = {steps}")
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; best of {args.repeats} rounds")
-    print(f"{'what':<28} {'cold s':>9} {'warm s':>9} {'/ evolve':>9} {'/ evolve(E)':>11}")
+    print(f"{'what':<34} {'cold s':>9} {'warm s':>9} {'/ evolve':>9} {'/ evolve(E)':>11}")
     for name, tc, tw in rows:
-        print(f"{name:<28} {tc:9.3f} {tw:9.4f} {tw / t_ev:9.2f} {tw / t_ev_e:11.2f}")
+        print(f"{name:<34} {tc:9.3f} {tw:9.4f} {tw / t_ev:9.2f} {tw / t_ev_e:11.2f}")
     ratio2 = warm["heat_statistics order 2"] / t_ev
     print(f"heat_statistics order 2 / evolve: {ratio2:.2f} (target <= 3)")
     print(f"rel. error of <Q_A>(t_final) vs SciPy expm:  {err_mean:.2e}")
