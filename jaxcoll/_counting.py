@@ -589,6 +589,7 @@ class _MomentController(diffrax.PIDController):
         m = self.wmax.shape[0]
         scale = top[0] if op.n_blocks > 1 else jnp.ones((), y.dtype)  # first moments: traces
         c = jnp.maximum(self.wmax, top[1 : 1 + m] / jnp.maximum(scale, jnp.finfo(y.dtype).tiny))
+        c = jnp.where(c > 0, c, 1.0)  # a counter that never counts: its moments stay 0
         units = jnp.prod(c[None] ** jnp.asarray(self.alphas, dtype=y.dtype), axis=1)
         units = jnp.concatenate(
             [

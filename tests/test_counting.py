@@ -369,3 +369,18 @@ def test_stationary_start_spin_closed_form():
         var = ratio**2 * (2 * (p @ e**2) - 2 * cov)
         np.testing.assert_allclose(res.covariance[k, 0, 0], var, rtol=1e-7)
         np.testing.assert_allclose(res.mean[k], 0.0, atol=1e-9)
+
+
+def test_counter_that_never_counts():
+    """A zero row of weights: its cumulants are exactly 0, and the step size control (in the
+    units of each counter) still works for the other counter (against expm)."""
+    model = qubit_gas()
+    n = model.channels().n_channels
+    W = np.stack([np.zeros(n), np.ones(n)])
+    p0 = np.array([1.0, 0.0])
+    res = jaxcoll.counting_statistics(model, p0, [0.0, 1.5], W, order=3)
+    np.testing.assert_array_equal(res.mean[:, 0], 0.0)
+    np.testing.assert_array_equal(res.covariance[:, 0, :], 0.0)
+    g, H = fd_cumulants(model, np.diag(p0).astype(complex), 1.5, W[1:])
+    np.testing.assert_allclose(res.mean[1, 1], g[0], atol=1e-7 * abs(g[0]))
+    np.testing.assert_allclose(res.covariance[1, 1, 1], H[0, 0], atol=1e-7 * abs(H[0, 0]))
