@@ -573,8 +573,8 @@ class _MomentController(diffrax.PIDController):
     current count scale of counter $k$ (the first moment's largest entry over the state's, and
     at least the largest weight, one jump's worth). Tolerances so scaled do not depend on the
     units of the weights, and `atol` keeps the meaning it has for the state: a fixed `atol` on
-    moments of size $10^4$ resolves their tails far below anything that reaches the
-    cumulants, at several times the steps.
+    moments much larger than the state resolves their tails far below anything that reaches
+    the cumulants, at several times the steps. A counter with zero weights gets scale 1.
     """
 
     op: _TaylorOperator | None = None
@@ -728,8 +728,8 @@ def counting_statistics(
       to the power of the moment's order, so the tolerances do not depend on the units of the
       weights) and `rtol`. `"state"`: on the state alone, as in `evolve`, which can be a little
       cheaper but is wrong where the state stands still while the moments relax: from the
-      stationary state the steps grow without bound and the variances come out off by up to
-      $10^{-3}$ relative.
+      stationary state the steps grow without bound and the variances come out wrong
+      (the dense output far from the relaxing moments).
 
     **Returns:** a `CountingStatistics` (`mean`, `covariance`, `cumulants`; layout there).
 
