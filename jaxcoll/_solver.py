@@ -377,6 +377,23 @@ class AbstractStructuredOperator(eqx.Module):
     def solve(self, factors, b):
         raise NotImplementedError
 
+    def powers(self, factors, tau, y0, n: int):
+        r"""The resolvent powers of a step, `(n, *y0.shape)`: $v_1 = S(\tau L y_0)$,
+        $v_j = S v_{j-1}$ with $S = (I - \tau L)^{-1}$ and `factors = factor(tau)`.
+
+        One solve after the other; an operator whose solves split into parts that can run
+        side by side across the powers overrides it.
+        """
+        # Unrolled (n is 6-7): XLA schedules the solves back to back and writes each power into
+        # the stacked output; a `fori_loop` over a buffer with dynamic indices is slower per step
+        # at the same compile time.
+        v = self.solve(factors, tau * self.mv(y0))
+        vs = [v]
+        for _ in range(1, n):
+            v = self.solve(factors, v)
+            vs.append(v)
+        return jnp.stack(vs)
+
     def pack(self, y):
         """A state in the natural layout -> the layout `mv` and `solve` work in."""
         return y
@@ -790,15 +807,7 @@ def _linear_rescale(t0, t, t1):
 
 def _powers(op, factors, tau, y0, n: int):
     r"""`(n, *y0.shape)`: $v_1 = S(\tau L y_0)$, $v_j = S v_{j-1}$ ($S = (I - \tau L)^{-1}$)."""
-    # Unrolled (n is 6-7): XLA schedules the solves back to back and writes each power into
-    # the stacked output; a `fori_loop` over a buffer with dynamic indices is slower per step
-    # at the same compile time.
-    v = op.solve(factors, tau * op.mv(y0))
-    vs = [v]
-    for _ in range(1, n):
-        v = op.solve(factors, v)
-        vs.append(v)
-    return jnp.stack(vs)
+    return op.powers(factors, tau, y0, n)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(3,))

@@ -951,8 +951,8 @@ N_TRAJ = 5_000 if FAST else 100_000
 
 From the ground state: the exact mean and covariance of $(Q_A, Q_M)$ from the tilted generator,
 and the same from collision-resolved trajectories (sample mean and variance with their standard
-errors). `error_control="all"` controls the solver's steps on the moments as well as on the
-state (needed when the state itself hardly changes, e.g. from the stationary state).
+errors). `error_control="all"` (the default) controls the solver's steps on the moments as
+well as on the state (needed when the state itself hardly changes, e.g. from the stationary state).
 """),
     code(r"""
 ts = np.linspace(0.0, 20.0, 11)

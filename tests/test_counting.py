@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import qutip
 import scipy.linalg as sla
+from _references import birth_death_generator, spin_rates_ref
 
 import jaxcoll
 
@@ -324,3 +325,62 @@ def test_bad_input():
         jaxcoll.steady_heat_statistics("qubit")
     with pytest.raises(ValueError, match="lambdas"):
         jaxcoll.counting_scgf(model, np.zeros(3), np.ones((2, 4)))
+
+
+def test_stationary_start_against_expm():
+    """From the stationary state the state does not move while the moments still relax: the
+    step size must follow the moments too (the default). Against the NumPy tilted
+    superoperator with SciPy expm, and the closed-form steady growth of the mean."""
+    model = qubit_gas()
+    rho = np.asarray(jaxcoll.steady_state(model))
+    rho_w = np.asarray(model.to_working(jnp.asarray(rho)))
+    W = heat_weights_ref(model)
+    ts = np.array([0.0, 0.3, 2.0, 10.0])
+    res = jaxcoll.heat_statistics(model, rho, ts)
+    s = jaxcoll.steady_heat_statistics(model)
+    for i in (1, 2, 3):
+        t = ts[i] - ts[0]
+        g, H = fd_cumulants(model, rho_w, t, W)
+        np.testing.assert_allclose(res.mean[i], g, atol=1e-7 * max(1.0, np.max(np.abs(g))))
+        np.testing.assert_allclose(res.covariance[i], H, atol=1e-7 * max(1.0, np.max(np.abs(H))))
+        # stationary start: the mean grows exactly linearly
+        np.testing.assert_allclose(res.mean[i], s.currents * t, atol=1e-9)
+
+
+def test_stationary_start_spin_closed_form():
+    """Tight coupling: Q_A = -(omega_a / omega_s) (E_S(t) - E_S(0)) on every trajectory, so
+    from the stationary populations p, Var Q_A = ratio^2 (2 Var_p E - 2 Cov(E(0), E(t))) with
+    Cov from SciPy expm of the NumPy birth-death generator with the rates of eq. (19) (both
+    from `_references`)."""
+    J, omega_s, delta = 20, 1.0, 4.0
+    model = jaxcoll.SpinGas(J, omega_s=omega_s, delta=delta, T_a=5.0, T_m=1.0, gamma_tilde=1.0)
+    gp, gm = spin_rates_ref(omega_s, delta, 5.0, 1.0)
+    d = 2 * J + 1
+    m = np.arange(d) - J
+    L = birth_death_generator(J, gp, gm)
+    p = (gp / gm) ** np.arange(d)  # detailed balance along the chain
+    p /= p.sum()
+    e = omega_s * m - (omega_s * m) @ p
+    ts = np.array([0.0, 0.02, 0.3, 5.0])
+    res = jaxcoll.heat_statistics(model, p, ts)
+    ratio = -(omega_s + delta) / omega_s
+    for k in (1, 2, 3):
+        cov = e @ sla.expm(L * ts[k]) @ (p * e)
+        var = ratio**2 * (2 * (p @ e**2) - 2 * cov)
+        np.testing.assert_allclose(res.covariance[k, 0, 0], var, rtol=1e-7)
+        np.testing.assert_allclose(res.mean[k], 0.0, atol=1e-9)
+
+
+def test_counter_that_never_counts():
+    """A zero row of weights: its cumulants are exactly 0, and the step size control (in the
+    units of each counter) still works for the other counter (against expm)."""
+    model = qubit_gas()
+    n = model.channels().n_channels
+    W = np.stack([np.zeros(n), np.ones(n)])
+    p0 = np.array([1.0, 0.0])
+    res = jaxcoll.counting_statistics(model, p0, [0.0, 1.5], W, order=3)
+    np.testing.assert_array_equal(res.mean[:, 0], 0.0)
+    np.testing.assert_array_equal(res.covariance[:, 0, :], 0.0)
+    g, H = fd_cumulants(model, np.diag(p0).astype(complex), 1.5, W[1:])
+    np.testing.assert_allclose(res.mean[1, 1], g[0], atol=1e-7 * abs(g[0]))
+    np.testing.assert_allclose(res.covariance[1, 1, 1], H[0, 0], atol=1e-7 * abs(H[0, 0]))
