@@ -73,11 +73,11 @@ from . import (
 from ._evolve import (
     EvolveError,
     _as_arrays,
-    _check_positive,
     _check_ts,
     _spin_operator,
     _split_pieces,
 )
+from ._options import SolverOptions, solver_options
 from ._protocol import AbstractModel, Sectors, _pairs_by_group, check_bohr_homogeneous
 from ._solver import (
     AbstractStructuredOperator,
@@ -604,7 +604,21 @@ class _MomentController(diffrax.PIDController):
 
 
 @eqx.filter_jit
-def _solve(model, rho0, ts, weights, rtol, atol, *, order, max_steps, method, error_control):
+def _solve(
+    model,
+    rho0,
+    ts,
+    weights,
+    rtol,
+    atol,
+    *,
+    order,
+    max_steps,
+    method,
+    error_control,
+    solver,
+    adjoint,
+):
     problem = _build(model, rho0, weights, order, method)
     n = problem.op.size
     if error_control == "state":
@@ -629,7 +643,7 @@ def _solve(model, rho0, ts, weights, rtol, atol, *, order, max_steps, method, er
 
     sol = diffrax.diffeqsolve(
         diffrax.ODETerm(problem.op),
-        Rosenbrock(),
+        solver,
         t0=ts[0],
         t1=ts[-1],
         dt0=None,
@@ -637,6 +651,7 @@ def _solve(model, rho0, ts, weights, rtol, atol, *, order, max_steps, method, er
         saveat=diffrax.SaveAt(ts=ts, fn=save),
         stepsize_controller=controller,
         max_steps=max_steps,
+        adjoint=adjoint,
         throw=False,
     )
     ok = sol.result == diffrax.RESULTS.successful
@@ -695,11 +710,11 @@ def counting_statistics(
     weights,
     *,
     order: int = 2,
-    rtol: float = 1e-8,
-    atol: float = 1e-10,
-    max_steps: int = 100_000,
-    method: str = "auto",
     error_control: str = "all",
+    rtol: float | None = None,
+    atol: float | None = None,
+    options: SolverOptions | None = None,
+    **solver_kw,
 ) -> CountingStatistics:
     r"""Cumulants of weighted collision counts $N_k(t) = \sum_c w_{kc}\,n_c(t)$ since `ts[0]`.
 
@@ -722,7 +737,10 @@ def counting_statistics(
     - `weights`: `(m, n_channels)` real weights (one row per counter; a 1-D array is one
       counter), in the order of `model.channels()`.
     - `order`: highest cumulant order $n \ge 1$.
-    - `rtol`, `atol`, `max_steps`, `method`: as for `evolve`.
+    - `rtol`, `atol`, `options`, and the fields of `SolverOptions` as keywords: the solver
+      settings, as for `evolve`. The moments are integrated in float64 with the max norm and
+      no progress bar, so `norm="rms"`, `dtype=`, `progress=True`, `mode="scaling"` and
+      `solver="exponential"` are refused.
     - `error_control`: `"all"` (default): the step size is controlled on the state and on
       the moments, each against `atol` in its own units (`atol` times the current count scale
       to the power of the moment's order, so the tolerances do not depend on the units of the
@@ -738,12 +756,26 @@ def counting_statistics(
     """
     _check_model(model)
     order = _check_order(order)
-    rtol = _check_positive("rtol", rtol)
-    atol = _check_positive("atol", atol)
     if error_control not in ("state", "all"):
         raise ValueError(f"error_control must be 'state' or 'all', got {error_control!r}")
-    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
-        raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
+    opts = solver_options(options, caller="counting_statistics", rtol=rtol, atol=atol, **solver_kw)
+    refused = {
+        "norm": opts.norm != "max",
+        "dtype": opts.dtype is not None,
+        "progress": opts.progress,
+        "mode": opts.mode == "scaling",
+        "solver": opts.exponential is True,
+    }
+    for name, bad in refused.items():
+        if bad:
+            raise ValueError(
+                f"counting_statistics does not take {name}={getattr(opts, name)!r} "
+                "(the moments are integrated in float64 by a Rosenbrock solver, max norm)"
+            )
+    rtol, atol, max_steps = opts.rtol, opts.atol, opts.steps(100_000)
+    solver = opts.solver
+    solver = Rosenbrock() if solver is None or solver == "auto" else solver
+    solver = Rosenbrock(solver) if isinstance(solver, str) else solver
     d = model.dim
     rho0 = validate_state(rho0, d, "rho0")
     ts = _check_ts(ts)
@@ -757,9 +789,11 @@ def counting_statistics(
         jnp.asarray(rtol),
         jnp.asarray(atol),
         order=order,
-        max_steps=int(max_steps),
-        method=method,
+        max_steps=max_steps,
+        method=opts.tridiagonal,
         error_control=error_control,
+        solver=solver,
+        adjoint=opts.adjoint(),
     )
     msgs = [
         "",
@@ -798,7 +832,7 @@ def heat_statistics(model: AbstractModel, rho0, ts, *, order: int = 2, **kwargs)
     **Arguments:**
     - `model`, `rho0`, `ts`: as for `evolve` (`rho0` is the state at `ts[0]`).
     - `order`: highest cumulant order (2: mean and covariance).
-    - `**kwargs`: `rtol`, `atol`, `max_steps`, `method`, `error_control` of
+    - `**kwargs`: `error_control`, `rtol`, `atol`, `options` and the solver keywords of
       `counting_statistics`.
 
     **Returns:** a `CountingStatistics` with `.mean` `(n_t, 2)` and `.covariance`

@@ -325,6 +325,20 @@ def test_bad_input():
         jaxcoll.steady_heat_statistics("qubit")
     with pytest.raises(ValueError, match="lambdas"):
         jaxcoll.counting_scgf(model, np.zeros(3), np.ones((2, 4)))
+    # the solver settings are those of `SolverOptions`; the ones the moments cannot honour
+    # are refused by name, unknown keywords are a TypeError
+    p0, ts = np.array([1.0, 0.0]), [0.0, 1.0]
+    for bad in ({"norm": "rms"}, {"dtype": jnp.float32}, {"progress": True},
+                {"mode": "scaling"}, {"solver": "exponential"}):  # fmt: skip
+        (name,) = bad
+        with pytest.raises(ValueError, match=f"counting_statistics does not take {name}="):
+            jaxcoll.heat_statistics(model, p0, ts, **bad)
+    with pytest.raises(TypeError, match="tolerance"):
+        jaxcoll.heat_statistics(model, p0, ts, tolerance=1e-6)
+    with pytest.raises(ValueError, match="rtol"):
+        jaxcoll.heat_statistics(model, p0, ts, rtol=-1.0)
+    with pytest.warns(DeprecationWarning, match="tridiagonal="):
+        jaxcoll.heat_statistics(model, p0, ts, method="lapack")
 
 
 def test_stationary_start_against_expm():
@@ -347,7 +361,12 @@ def test_stationary_start_against_expm():
         np.testing.assert_allclose(res.mean[i], s.currents * t, atol=1e-9)
 
 
-def test_stationary_start_spin_closed_form():
+@pytest.mark.parametrize(
+    "settings",
+    [{}, {"options": jaxcoll.SolverOptions(tridiagonal="lapack")}, {"solver": "rodas4"}],
+    ids=["default", "lapack", "rodas4"],
+)
+def test_stationary_start_spin_closed_form(settings):
     """Tight coupling: Q_A = -(omega_a / omega_s) (E_S(t) - E_S(0)) on every trajectory, so
     from the stationary populations p, Var Q_A = ratio^2 (2 Var_p E - 2 Cov(E(0), E(t))) with
     Cov from SciPy expm of the NumPy birth-death generator with the rates of eq. (19) (both
@@ -362,7 +381,7 @@ def test_stationary_start_spin_closed_form():
     p /= p.sum()
     e = omega_s * m - (omega_s * m) @ p
     ts = np.array([0.0, 0.02, 0.3, 5.0])
-    res = jaxcoll.heat_statistics(model, p, ts)
+    res = jaxcoll.heat_statistics(model, p, ts, **settings)
     ratio = -(omega_s + delta) / omega_s
     for k in (1, 2, 3):
         cov = e @ sla.expm(L * ts[k]) @ (p * e)
