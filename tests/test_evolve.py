@@ -534,7 +534,7 @@ def test_selected_observables():
 def test_passive_states_have_exactly_zero_ergotropy():
     """Eq. (23) as one sum of differences: zero to the last bit for a Gibbs state at T >= 0,
     also on the NumPy-sorted path of long ladders."""
-    from jaxcoll._evolve import _ergotropy_populations
+    from jaxcoll._observables import _ergotropy_ascending as _ergotropy_populations
 
     for d in (5, 2001):
         e = np.arange(d) - (d - 1) / 2
