@@ -55,6 +55,28 @@ def _positive(name):
     return parse
 
 
+def _nonnegative(name):
+    base = _finite(name)
+
+    def parse(text):
+        x = base(text)
+        if x < 0:
+            raise argparse.ArgumentTypeError(f"{name} must be >= 0, got {text!r}")
+        return x
+
+    return parse
+
+
+def _profile(text):
+    from ._profiles import _BY_NAME
+
+    if text not in _BY_NAME:
+        raise argparse.ArgumentTypeError(
+            f"--profile must be one of {', '.join(sorted(_BY_NAME))}, got {text!r}"
+        )
+    return text
+
+
 def _spin(text):
     try:
         J = float(text)
@@ -129,13 +151,52 @@ def _add_rate_scale_args(p):
     p.add_argument("--coupling", type=_finite("--coupling"), default=None, help="V0 / E_R")
 
 
-def _add_gas_args(p):
-    """The flags of one gas: energies, the point (--delta, --T-a, --T-m) and the rate scale."""
+# The gas's point: flag, parameter, what it is.
+_POINT = (
+    ("--T-a", "T_a", "ancilla temperature"),
+    ("--T-m", "T_m", "motional temperature"),
+    ("--delta", "delta", "detuning Delta"),
+)
+
+
+def _one_value(flag, name, what):
+    parse = _finite(flag) if name == "delta" else _positive(flag)
+    return dict(type=parse, default=0.0 if name == "delta" else 1.0, help=what)
+
+
+def _add_gas_args(p, point=_one_value):
+    """The flags of one gas: energies, the point (--T-a, --T-m, --delta; `point(flag, name,
+    what)` gives each one's `add_argument` keywords: one value by default, the axes of `scan`
+    and the boxes of `optimize`), the rate scale and the interaction shape."""
     _add_energy_args(p)
-    p.add_argument("--delta", type=_finite("--delta"), default=0.0, help="detuning Delta")
-    p.add_argument("--T-a", type=_positive("--T-a"), default=1.0, help="ancilla temperature")
-    p.add_argument("--T-m", type=_positive("--T-m"), default=1.0, help="motional temperature")
+    for flag, name, what in _POINT:
+        p.add_argument(flag, dest=name, **point(flag, name, what))
     _add_rate_scale_args(p)
+    p.add_argument(
+        "--profile",
+        type=_profile,
+        default=None,
+        help="interaction profile g(r/R): gaussian (default, eq. D1), exponential, yukawa, "
+        "square_well",
+    )
+    p.add_argument(
+        "--drift",
+        type=_nonnegative("--drift"),
+        default=None,
+        help="drift speed m|u|R/hbar of the gas (default: at rest)",
+    )
+
+
+def _add_output_args(p, out="JSON file to write", progress=False):
+    """`--no-progress` (where there is a progress bar) and `--out`."""
+    if progress:
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--out", default=None, help=out)
+
+
+def _shape_kwargs(args):
+    """`profile=`, `drift=` from the flags."""
+    return dict(profile=args.profile, drift=args.drift)
 
 
 def _rate_scale_kwargs(args, default=1.0):
@@ -165,6 +226,7 @@ def _gas_from_args(args, J):
         T_m=args.T_m,
         E_R=args.E_R,
         **_rate_scale_kwargs(args),
+        **_shape_kwargs(args),
     )
 
 
@@ -260,6 +322,7 @@ def _gas_parameters(gas):
     )
     if gas.density is not None:
         out.update(density=float(gas.density), coupling=float(gas.coupling))
+    out.update(profile=gas.profile.name, drift=None if gas.drift is None else float(gas.drift))
     return out
 
 
@@ -348,7 +411,7 @@ def _cmd_scan(args):
         )
     if args.t_final is not None and args.t_final <= 0:
         raise CLIError(f"jaxcoll scan: --t-final must be > 0, got {args.t_final:g}")
-    scale = _rate_scale_kwargs(args)
+    scale = _rate_scale_kwargs(args) | _shape_kwargs(args)
     # One concrete construction validates J and the fixed parameters before tracing.
     probe = SpinGas(
         args.J,
@@ -381,6 +444,7 @@ def _cmd_scan(args):
         J=probe.J,
         axes={k: v.tolist() for k, v in axes.items()},
         fixed=fixed,
+        **_shape_kwargs(args),
         t_final=args.t_final,
         shape=list(shape),
         **{k: np.asarray(v).reshape(shape).tolist() for k, v in res.items()},
@@ -413,6 +477,19 @@ def _cmd_scan(args):
 
 # --- optimize ----------------------------------------------------------------------------------
 
+_BOXES = {"T_a": (0.2, 5.0), "T_m": (0.05, 5.0), "delta": (0.0, 10.0)}
+
+
+def _box(flag, name, what):
+    lo, hi = _BOXES[name]
+    return dict(
+        type=_finite(flag),
+        nargs=2,
+        metavar=("LO", "HI"),
+        default=(lo, hi),
+        help=f"{what}: bounds (default {lo:g} {hi:g})",
+    )
+
 
 def _cmd_optimize(args):
     from ._optimize import optimize_ergotropy
@@ -428,6 +505,7 @@ def _cmd_optimize(args):
         omega_s=args.omega_s,
         E_R=args.E_R,
         **_rate_scale_kwargs(args, default=None),
+        **_shape_kwargs(args),
         objective=args.objective,
         steps=args.steps,
         seed=args.seed,
@@ -454,6 +532,7 @@ def _cmd_optimize(args):
         omega_s=args.omega_s,
         E_R=args.E_R,
         **_rate_scale_kwargs(args, default=None),
+        **_shape_kwargs(args),
     )
     _write_json(args.out, payload)
 
@@ -559,7 +638,7 @@ def _build_parser():
     )
     p.set_defaults(func=_cmd_rates)
     _add_gas_args(p)
-    p.add_argument("--out", default=None, help="JSON file to write")
+    _add_output_args(p)
 
     p = sub.add_parser(
         "evolve",
@@ -596,7 +675,7 @@ def _build_parser():
         default=11,
         help="number of output times in [0, t-final] (>= 2)",
     )
-    p.add_argument("--out", default=None, help="JSON file to write")
+    _add_output_args(p)
 
     p = sub.add_parser(
         "validity",
@@ -616,7 +695,7 @@ def _build_parser():
         help="a number counts as << 1 when <= this (default 0.1)",
     )
     p.add_argument("--strict", action="store_true", help="exit status 1 if a criterion fails")
-    p.add_argument("--out", default=None, help="JSON file to write")
+    _add_output_args(p)
 
     p = sub.add_parser(
         "scan",
@@ -628,18 +707,16 @@ def _build_parser():
     )
     p.set_defaults(func=_cmd_scan)
     p.add_argument("--J", type=_spin, required=True, help="spin quantum number")
-    _add_energy_args(p)
-    for flag, dest in (("--T-a", "T_a"), ("--T-m", "T_m"), ("--delta", "delta")):
-        p.add_argument(
-            flag,
-            dest=dest,
+    _add_gas_args(
+        p,
+        lambda flag, name, what: dict(
             type=_finite(flag),
             nargs="+",
             required=True,
             metavar="X",
-            help="one value, or an axis LO HI N",
-        )
-    _add_rate_scale_args(p)
+            help=f"{what}: one value, or an axis LO HI N",
+        ),
+    )
     p.add_argument(
         "--t-final",
         type=_finite("--t-final"),
@@ -652,8 +729,7 @@ def _build_parser():
         default=20,
         help="table rows to print (best points first)",
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--out", default=None, help="JSON file, or .npz")
+    _add_output_args(p, "JSON file, or .npz", progress=True)
 
     p = sub.add_parser(
         "optimize",
@@ -669,17 +745,7 @@ def _build_parser():
     p.add_argument(
         "--t-final", type=_positive("--t-final"), required=True, help="charging time t_f (hbar/E_R)"
     )
-    _add_energy_args(p)
-    _add_rate_scale_args(p)
-    for flag, default in (("--T-a", (0.2, 5.0)), ("--T-m", (0.05, 5.0)), ("--delta", (0.0, 10.0))):
-        p.add_argument(
-            flag,
-            type=_finite(flag),
-            nargs=2,
-            metavar=("LO", "HI"),
-            default=default,
-            help=f"bounds (default {default[0]:g} {default[1]:g})",
-        )
+    _add_gas_args(p, _box)
     p.add_argument(
         "--objective",
         choices=("ergotropy", "power"),
@@ -706,8 +772,7 @@ def _build_parser():
         help="L-BFGS-B iterations (0: none)",
     )
     p.add_argument("--seed", type=_nonnegative_int("--seed"), default=0, help="random seed")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--out", default=None, help="JSON file to write")
+    _add_output_args(p, progress=True)
 
     p = sub.add_parser(
         "bench",
@@ -716,7 +781,7 @@ def _build_parser():
     )
     p.set_defaults(func=_cmd_bench)
     p.add_argument("--quick", action="store_true", help="smaller sizes")
-    p.add_argument("--out", default=None, help="JSON file to write")
+    _add_output_args(p)
 
     return parser, sub
 
