@@ -30,41 +30,44 @@ class _Parser(argparse.ArgumentParser):
         raise CLIError(f"{self.prog}: {message}")
 
 
-def _finite(name):
+def _number(name, *, integer=False, low=None, strict=False):
+    """An argparse type: a finite number (an integer with `integer=True`) that is `>= low`
+    (`> low` with `strict=True`) when `low` is given; the message names the flag."""
+    kind = "an integer" if integer else "a number"
+
     def parse(text):
         try:
-            x = float(text)
+            x = int(text) if integer else float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"{name} must be {kind}, got {text!r}") from None
         if not math.isfinite(x):
             raise argparse.ArgumentTypeError(f"{name} must be finite, got {text!r}")
+        if low is not None and (x < low or (strict and x == low)):
+            bound = f"{'>' if strict else '>='} {low:g}"
+            raise argparse.ArgumentTypeError(f"{name} must be {bound}, got {text!r}")
         return x
 
     return parse
+
+
+def _finite(name):
+    return _number(name)
 
 
 def _positive(name):
-    base = _finite(name)
-
-    def parse(text):
-        x = base(text)
-        if x <= 0:
-            raise argparse.ArgumentTypeError(f"{name} must be > 0, got {text!r}")
-        return x
-
-    return parse
+    return _number(name, low=0, strict=True)
 
 
 def _nonnegative(name):
-    base = _finite(name)
+    return _number(name, low=0)
 
-    def parse(text):
-        x = base(text)
-        if x < 0:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 0, got {text!r}")
-        return x
 
-    return parse
+def _positive_int(name):
+    return _number(name, integer=True, low=0, strict=True)
+
+
+def _nonnegative_int(name):
+    return _number(name, integer=True, low=0)
 
 
 def _profile(text):
@@ -87,32 +90,6 @@ def _spin(text):
             f"J must be a positive integer or half-integer, got {text!r}"
         )
     return J
-
-
-def _positive_int(name):
-    def parse(text):
-        try:
-            n = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
-        if n <= 0:
-            raise argparse.ArgumentTypeError(f"{name} must be > 0, got {text!r}")
-        return n
-
-    return parse
-
-
-def _nonnegative_int(name):
-    def parse(text):
-        try:
-            n = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
-        if n < 0:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 0, got {text!r}")
-        return n
-
-    return parse
 
 
 def _print_table(rows, headers):
