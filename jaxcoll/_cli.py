@@ -107,25 +107,20 @@ def _write_json(path, payload):
     print(f"wrote {path}")
 
 
+def _flag(p, flag, kind, default, help):
+    """One option whose value `kind(flag)` (`_finite`, `_positive`, ...) parses and checks."""
+    p.add_argument(flag, type=kind(flag), default=default, help=help)
+
+
 def _add_energy_args(p):
-    p.add_argument("--omega-s", type=_finite("--omega-s"), default=1.0, help="level spacing")
-    p.add_argument("--E-R", type=_positive("--E-R"), default=1.0, help="interaction energy")
+    _flag(p, "--omega-s", _finite, 1.0, "level spacing")
+    _flag(p, "--E-R", _positive, 1.0, "interaction energy")
 
 
 def _add_rate_scale_args(p):
-    p.add_argument(
-        "--gamma-tilde",
-        type=_positive("--gamma-tilde"),
-        default=None,
-        help="rate prefactor Gamma~ of eq. (19)",
-    )
-    p.add_argument(
-        "--density",
-        type=_positive("--density"),
-        default=None,
-        help="n R^3, with --coupling: Gamma~ from eq. (D4)",
-    )
-    p.add_argument("--coupling", type=_finite("--coupling"), default=None, help="V0 / E_R")
+    _flag(p, "--gamma-tilde", _positive, None, "rate prefactor Gamma~ of eq. (19)")
+    _flag(p, "--density", _positive, None, "n R^3, with --coupling: Gamma~ from eq. (D4)")
+    _flag(p, "--coupling", _finite, None, "V0 / E_R")
 
 
 # The gas's point: flag, parameter, what it is.
@@ -156,12 +151,7 @@ def _add_gas_args(p, point=_one_value):
         help="interaction profile g(r/R): gaussian (default, eq. D1), exponential, yukawa, "
         "square_well",
     )
-    p.add_argument(
-        "--drift",
-        type=_nonnegative("--drift"),
-        default=None,
-        help="drift speed m|u|R/hbar of the gas (default: at rest)",
-    )
+    _flag(p, "--drift", _nonnegative, None, "drift speed m|u|R/hbar of the gas (default: at rest)")
 
 
 def _add_output_args(p, out="JSON file to write", progress=False):
@@ -632,26 +622,13 @@ def _build_parser():
         default="ground",
         help="initial state (default ground)",
     )
-    p.add_argument(
-        "--T0",
-        type=_positive("--T0"),
-        default=None,
-        help="temperature of the thermal initial state",
+    _flag(p, "--T0", _positive, None, "temperature of the thermal initial state")
+    _flag(
+        p, "--theta", _finite, math.pi / 2, "polar angle of the coherent initial state (0: m = +J)"
     )
-    p.add_argument(
-        "--theta",
-        type=_finite("--theta"),
-        default=math.pi / 2,
-        help="polar angle of the coherent initial state (0: m = +J)",
-    )
-    p.add_argument("--phi", type=_finite("--phi"), default=0.0, help="azimuth (coherent)")
+    _flag(p, "--phi", _finite, 0.0, "azimuth (coherent)")
     p.add_argument("--t-final", type=_positive("--t-final"), required=True, help="final time")
-    p.add_argument(
-        "--n-points",
-        type=_positive_int("--n-points"),
-        default=11,
-        help="number of output times in [0, t-final] (>= 2)",
-    )
+    _flag(p, "--n-points", _positive_int, 11, "number of output times in [0, t-final] (>= 2)")
     _add_output_args(p)
 
     p = sub.add_parser(
@@ -665,12 +642,7 @@ def _build_parser():
     p.set_defaults(func=_cmd_validity)
     p.add_argument("--J", type=_spin, required=True, help="spin quantum number")
     _add_gas_args(p)
-    p.add_argument(
-        "--threshold",
-        type=_positive("--threshold"),
-        default=0.1,
-        help="a number counts as << 1 when <= this (default 0.1)",
-    )
+    _flag(p, "--threshold", _positive, 0.1, "a number counts as << 1 when <= this (default 0.1)")
     p.add_argument("--strict", action="store_true", help="exit status 1 if a criterion fails")
     _add_output_args(p)
 
@@ -694,18 +666,8 @@ def _build_parser():
             help=f"{what}: one value, or an axis LO HI N",
         ),
     )
-    p.add_argument(
-        "--t-final",
-        type=_finite("--t-final"),
-        default=None,
-        help="also the ergotropy at this time from the ground state",
-    )
-    p.add_argument(
-        "--rows",
-        type=_positive_int("--rows"),
-        default=20,
-        help="table rows to print (best points first)",
-    )
+    _flag(p, "--t-final", _finite, None, "also the ergotropy at this time from the ground state")
+    _flag(p, "--rows", _positive_int, 20, "table rows to print (best points first)")
     _add_output_args(p, "JSON file, or .npz", progress=True)
 
     p = sub.add_parser(
@@ -729,26 +691,11 @@ def _build_parser():
         default="ergotropy",
         help="W(t_f), or the best mean charging power max_t W(t)/t",
     )
-    p.add_argument("--steps", type=_nonnegative_int("--steps"), default=40, help="Adam steps")
-    p.add_argument(
-        "--starts",
-        type=_positive_int("--starts"),
-        default=3,
-        help="Adam starts from the best grid points",
-    )
-    p.add_argument(
-        "--scan-points",
-        type=_positive_int("--scan-points"),
-        default=10,
-        help="coarse grid points per axis (>= 2)",
-    )
-    p.add_argument(
-        "--polish",
-        type=_nonnegative_int("--polish"),
-        default=60,
-        help="L-BFGS-B iterations (0: none)",
-    )
-    p.add_argument("--seed", type=_nonnegative_int("--seed"), default=0, help="random seed")
+    _flag(p, "--steps", _nonnegative_int, 40, "Adam steps")
+    _flag(p, "--starts", _positive_int, 3, "Adam starts from the best grid points")
+    _flag(p, "--scan-points", _positive_int, 10, "coarse grid points per axis (>= 2)")
+    _flag(p, "--polish", _nonnegative_int, 60, "L-BFGS-B iterations (0: none)")
+    _flag(p, "--seed", _nonnegative_int, 0, "random seed")
     _add_output_args(p, progress=True)
 
     p = sub.add_parser(
