@@ -581,6 +581,15 @@ def _version():
         return "unknown"
 
 
+def _command(sub, name, func, help, description=None, spin=False):
+    """The parser of subcommand `name`, which runs `func(args)`; `spin=True` adds `--J`."""
+    p = sub.add_parser(name, help=help, description=description, allow_abbrev=False)
+    p.set_defaults(func=func)
+    if spin:
+        p.add_argument("--J", type=_spin, required=True, help="spin quantum number")
+    return p
+
+
 def _build_parser():
     parser = _Parser(
         prog="jaxcoll",
@@ -592,29 +601,27 @@ def _build_parser():
     parser.add_argument("--version", action="version", version=f"jaxcoll {_version()}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
-    p = sub.add_parser(
-        "reproduce", help="write the paper's figures and results.json", allow_abbrev=False
+    p = _command(
+        sub, "reproduce", _cmd_reproduce, help="write the paper's figures and results.json"
     )
-    p.set_defaults(func=_cmd_reproduce)
     p.add_argument("--out", default="jaxcoll-results", help="output folder")
     p.add_argument("--fast", action="store_true", help="small sizes (for smoke tests)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    p = sub.add_parser(
-        "rates", help="rates Gamma_+-, Gamma~ and the effective temperature", allow_abbrev=False
+    p = _command(
+        sub, "rates", _cmd_rates, help="rates Gamma_+-, Gamma~ and the effective temperature"
     )
-    p.set_defaults(func=_cmd_rates)
     _add_gas_args(p)
     _add_output_args(p)
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "evolve",
+        _cmd_evolve,
         help="evolve a spin in the gas; table of t, energy, ergotropy",
         description="Evolve a spin J under eq. (18) and print t, energy <h_S> and ergotropy.",
-        allow_abbrev=False,
+        spin=True,
     )
-    p.set_defaults(func=_cmd_evolve)
-    p.add_argument("--J", type=_spin, required=True, help="spin quantum number")
     _add_gas_args(p)
     p.add_argument(
         "--initial",
@@ -631,31 +638,31 @@ def _build_parser():
     _flag(p, "--n-points", _positive_int, 11, "number of output times in [0, t-final] (>= 2)")
     _add_output_args(p)
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "validity",
+        _cmd_validity,
         help="check the low-density, Born and Markov assumptions for a spin gas",
         description="Print the dimensionless numbers behind the master equation's assumptions "
         "(n R^3, n lambda_th^3, V0 ||v||/E_R, a_B/R, Gamma_max tau_c, secular ratio) with their "
         "thresholds and what each means. --strict: exit status 1 if any is violated.",
-        allow_abbrev=False,
+        spin=True,
     )
-    p.set_defaults(func=_cmd_validity)
-    p.add_argument("--J", type=_spin, required=True, help="spin quantum number")
     _add_gas_args(p)
     _flag(p, "--threshold", _positive, 0.1, "a number counts as << 1 when <= this (default 0.1)")
     p.add_argument("--strict", action="store_true", help="exit status 1 if a criterion fails")
     _add_output_args(p)
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "scan",
+        _cmd_scan,
         help="grid over two of T_a, T_m, delta (rates, T_eff, ergotropy); JSON or npz",
         description="Scan a grid over two of --T-a/--T-m/--delta: give each axis as LO HI N "
         "and the third parameter as one value. Prints the best points; --out writes JSON, or "
         "npz if the name ends in .npz.",
-        allow_abbrev=False,
+        spin=True,
     )
-    p.set_defaults(func=_cmd_scan)
-    p.add_argument("--J", type=_spin, required=True, help="spin quantum number")
     _add_gas_args(
         p,
         lambda flag, name, what: dict(
@@ -670,17 +677,17 @@ def _build_parser():
     _flag(p, "--rows", _positive_int, 20, "table rows to print (best points first)")
     _add_output_args(p, "JSON file, or .npz", progress=True)
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "optimize",
+        _cmd_optimize,
         help="maximise the ergotropy at t-final over T_a, T_m, delta (optax + L-BFGS-B)",
         description="Maximise the ergotropy W(t_f) of a spin J charged from its ground state "
         "by a gas of fixed density and coupling (or a fixed --gamma-tilde), over the box given "
         "by --T-a/--T-m/--delta LO HI. Writes JSON with T_a, T_m, delta, ergotropy and the "
         "search history.",
-        allow_abbrev=False,
+        spin=True,
     )
-    p.set_defaults(func=_cmd_optimize)
-    p.add_argument("--J", type=_spin, required=True, help="spin quantum number")
     p.add_argument(
         "--t-final", type=_positive("--t-final"), required=True, help="charging time t_f (hbar/E_R)"
     )
@@ -698,12 +705,12 @@ def _build_parser():
     _flag(p, "--seed", _nonnegative_int, 0, "random seed")
     _add_output_args(p, progress=True)
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "bench",
+        _cmd_bench,
         help="a quick timing of the main kernels (full suite: benchmarks/)",
-        allow_abbrev=False,
     )
-    p.set_defaults(func=_cmd_bench)
     p.add_argument("--quick", action="store_true", help="smaller sizes")
     _add_output_args(p)
 
