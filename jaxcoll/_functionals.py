@@ -6,9 +6,10 @@ keyword values for the ones held fixed: every parameter may go either way, e.g.
 `ergotropy_at({"T_m": 0.05, "delta": 0.4}, 3.0, J=20, T_a=3.0, density=0.01, coupling=1.0)`
 differentiates in $T_M$ and $\Delta$ only. The keywords are those of `spin_model`, including the
 interaction shape (`profile=`, `drift=`, as for `SpinGas`); the solver settings come as
-`options=` or as keywords named like the fields of `SolverOptions`. The spin starts in its ground state at $t = 0$ and
-evolves under eq. (18); only the population sector is needed (the state stays diagonal): it is
-propagated exactly for short ladders, integrated by `evolve` otherwise (`SolverOptions.solver`).
+`options=` or as keywords named like the fields of `SolverOptions`. The spin starts in its
+ground state at $t = 0$ and evolves under eq. (18); only the population sector is needed (the
+state stays diagonal): it is propagated exactly for short ladders, integrated by `evolve`
+otherwise (`SolverOptions.solver`).
 Everything in `params` is a leaf that `jax.grad`, `jax.jacfwd` and `jax.vmap` see; with `density`
 and `coupling` the rate prefactor follows the motional temperature, $\tilde\Gamma \propto
 T_M^{-3/2}$ (eq. D4), so $\partial/\partial T_M$ includes it.
