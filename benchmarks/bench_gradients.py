@@ -30,16 +30,14 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
-import os
 import pathlib
-import platform
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
+from _hostenv import machine, write_json
 from _reference import population_generator
 
 import jaxcoll
@@ -244,18 +242,11 @@ def main():
             "point held fixed, populations by SciPy expm",
         },
         "repeat": args.repeat,
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "backend": jax.default_backend(),
-            "load_average": os.getloadavg(),
-        },
+        "machine": machine(),
         "versions": {"jax": jax.__version__, "numpy": np.__version__},
         "results": rows,
     }
-    out = pathlib.Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(payload, indent=2) + "\n")
+    out = write_json(args.out, payload)
     print(f"\nwrote {out}")
 
 

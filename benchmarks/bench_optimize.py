@@ -22,10 +22,8 @@ table and writes `benchmarks/results/optimize.json`.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pathlib
-import platform
 import time
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -39,6 +37,7 @@ import numpy as np
 import scipy
 import scipy.linalg
 import scipy.optimize
+from _hostenv import machine, write_json
 from _reference import ergotropy_from_ground
 
 import jaxcoll
@@ -155,17 +154,10 @@ def main():
         },
         "ratio_opt_over_grid": ratio,
         "import_time_s": t_import,
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "backend": jax.default_backend(),
-            "load_average": os.getloadavg(),
-        },
+        "machine": machine(),
         "versions": {"jax": jax.__version__, "numpy": np.__version__, "scipy": scipy.__version__},
     }
-    out = pathlib.Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(payload, indent=2) + "\n")
+    out = write_json(args.out, payload)
     print(f"wrote {out}")
 
 

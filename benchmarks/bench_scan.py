@@ -35,14 +35,12 @@ Accuracy: max |W - W_expm| of each method (QuTiP on its subsample). Prints a tab
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pathlib
-import platform
 import sys
 import time
 
-from _hostenv import configure
+from _hostenv import configure, machine, write_json
 
 # One XLA host device by default, as a plain `python script.py` sees; `--devices=2` gives one
 # per core, over which `scan` shards its chunks (set before JAX loads).
@@ -241,14 +239,9 @@ def main():
         "rates_time_s": t_rates,
         "speedup_vs_scipy": t_scipy / t_warm,
         "speedup_vs_qutip": t_qutip / t_warm,
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "backend": jax.default_backend(),
-            "xla_devices": len(jax.devices()),
-            "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
-            "load_average": os.getloadavg(),
-        },
+        "machine": machine(
+            xla_devices=len(jax.devices()), blas_threads=os.environ.get("OPENBLAS_NUM_THREADS")
+        ),
         "versions": {
             "jax": jax.__version__,
             "numpy": np.__version__,
@@ -257,9 +250,7 @@ def main():
         },
         "results": results,
     }
-    out = pathlib.Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(payload, indent=2) + "\n")
+    out = write_json(args.out, payload)
     print(f"wrote {out}")
 
 

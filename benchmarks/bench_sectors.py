@@ -55,6 +55,14 @@ def timed(f):
     return out, time.perf_counter() - t0
 
 
+def energy_trace(model, rho0, ts, H):
+    """The energy <H>(t) of `model` from `rho0` at `ts`, the observable alone (what is timed)."""
+    r = jaxcoll.evolve(
+        model, rho0, ts, rtol=RTOL, atol=ATOL, e_ops=[H], observables=(), observables_only=True
+    )
+    return np.asarray(r.expect[0]).real
+
+
 def run_ladder(d: int, with_qutip: bool):
     h, ha, terms = ladder(d)
     ts = np.linspace(0, T_FINAL, N_SAVE)
@@ -68,17 +76,7 @@ def run_ladder(d: int, with_qutip: bool):
     _, t_sectors = timed(model.sectors)
 
     def go():
-        r = jaxcoll.evolve(
-            model,
-            rho0,
-            ts,
-            rtol=RTOL,
-            atol=ATOL,
-            e_ops=[H],
-            observables=(),
-            observables_only=True,
-        )
-        return np.asarray(r.expect[0]).real
+        return energy_trace(model, rho0, ts, H)
 
     e1, cold = timed(go)
     e2, warm = timed(go)
@@ -196,17 +194,7 @@ def run_spin(J=100):
     for name, mod in [("SpinGas", gas), ("CollisionalModel", model)]:
 
         def go(mod=mod):
-            r = jaxcoll.evolve(
-                mod,
-                rho0,
-                ts,
-                rtol=RTOL,
-                atol=ATOL,
-                e_ops=[H],
-                observables=(),
-                observables_only=True,
-            )
-            return np.asarray(r.expect[0]).real
+            return energy_trace(mod, rho0, ts, H)
 
         e, cold = timed(go)
         e, warm = timed(go)

@@ -71,6 +71,12 @@ def _large(coeffs, x):
     return _clenshaw(coeffs, 4 / x - 1)
 
 
+def _large_scaled(coeffs, x):
+    r"""$e^x K_\nu(x)$ from the Chebyshev expansion `coeffs` of $\sqrt{2x/\pi}\, e^x K_\nu(x)$;
+    for $x > 2$."""
+    return jnp.sqrt(_QUARTER_PI * (2 / x)) * _large(coeffs, x)
+
+
 def _split(x):
     r"""Boolean mask of the series branch, and safe arguments for both branches."""
     small = x <= X_SPLIT
@@ -103,7 +109,7 @@ def k0e(x):
     x = _as_float(x)
     small, xs, xl = _split(x)
     k0, _ = _small(xs)
-    return jnp.where(small, jnp.exp(xs) * k0, jnp.sqrt(_QUARTER_PI * (2 / xl)) * _large(C0, xl))
+    return jnp.where(small, jnp.exp(xs) * k0, _large_scaled(C0, xl))
 
 
 @jax.custom_jvp
@@ -122,9 +128,7 @@ def k1e(x):
     """
     x = _as_float(x)
     small, xs, xl = _split(x)
-    return jnp.where(
-        small, jnp.exp(xs) * _small_xk1(xs) / xs, jnp.sqrt(_QUARTER_PI * (2 / xl)) * _large(C1, xl)
-    )
+    return jnp.where(small, jnp.exp(xs) * _small_xk1(xs) / xs, _large_scaled(C1, xl))
 
 
 def _xk_nu_large(coeffs, xl):
@@ -209,7 +213,7 @@ def _k1e_minus_k0e(x):
     small, xs, xl = _split(x)
     k0, xk1 = _small(xs)
     out_small = jnp.exp(xs) * (xk1 / xs - k0)
-    out_large = jnp.sqrt(_QUARTER_PI * (2 / xl)) * _large(CD, xl) / (2 * xl)
+    out_large = _large_scaled(CD, xl) / (2 * xl)
     return jnp.where(small, out_small, out_large)
 
 

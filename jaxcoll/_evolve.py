@@ -35,7 +35,6 @@ are static.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import numbers
 
 import diffrax
@@ -107,9 +106,9 @@ class EvolveResult(eqx.Module):
 
 
 class _SpinLadder(AbstractModel):
-    """The spin population sector in the units of Fig. 2: rates `spin_rates(D, A, alpha,
-    profile=profile, drift=drift)`,
-    (time in $1/\tilde\\Gamma$), energies $m$ in units of $\\omega_S$.
+    r"""The spin population sector in the units of Fig. 2: rates `spin_rates(D, A, alpha,
+    profile=profile, drift=drift)` (time in $1/\tilde\Gamma$), energies $m$ in units of
+    $\omega_S$.
 
     `m` is an array leaf rather than a constant so that XLA does not fold work on it (a sort
     of $2\times 10^6$ constants would take minutes to compile).
@@ -236,39 +235,6 @@ def _spectrum(rho):
 
 
 _HOST_EIGH_MIN = 32
-
-
-@functools.lru_cache(maxsize=32)
-def _fold_maps(d: int):
-    r"""Index maps of the folded band layout (static NumPy arrays).
-
-    Chain $c = 0, \dots, \lfloor d/2 \rfloor$ holds band $c$ (positions $0, \dots, d-1-c$)
-    followed by band $d - c$ (positions $0, \dots, c - 1$); chain 0 is band 0 alone, and for
-    even $d$ the middle band $d/2$ is alone in the last chain (its second half is padding).
-
-    **Returns:** `(q, p, valid)` of shape `(n_chains, d)`, the band and position held by every
-    chain entry (padding points at a padding entry of the `to_bands` layout, which is zero),
-    and `(c, i, inside)` of shape `(d, d)`, the chain entry holding band `q`, position `p`, and
-    whether `p < d - q` is an entry of the band at all (`c`, `i` are 0 where it is not).
-    """
-    n_chains = d // 2 + 1
-    c = np.arange(n_chains)[:, None]
-    i = np.arange(d)[None, :]
-    first = i < d - c
-    valid = first | (d - c != c)
-    q = np.where(first, c, d - c)
-    p = np.where(first, i, i - (d - c))
-    q = np.where(valid, q, d - 1)
-    p = np.where(valid, p, d - 1)
-    qq = np.arange(d)[:, None]
-    pp = np.arange(d)[None, :]
-    low = qq <= d // 2
-    chain = np.where(low, qq, d - qq) + 0 * pp
-    pos = np.where(low, pp, pp + qq)
-    inside = pp < d - qq
-    chain = np.where(inside, chain, 0)
-    pos = np.where(inside, pos, 0)
-    return q, p, valid, chain, pos, inside
 
 
 def _spin_operator(lower, diag, upper, method: str):

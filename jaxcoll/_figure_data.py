@@ -67,6 +67,23 @@ def _qubit_gas(omega, omega_a, T_a, T_m, gamma_tilde):
     )
 
 
+def _charging(J, D, A):
+    r"""The spin-$J$ gas of the Fig. 2 setting $(D, A)$ with $k_BT_M = E_R = \hbar\omega_S = 1$:
+    $\Delta = D T_M$, $\omega_A = \omega_S + \Delta$, $T_A = \omega_A/A$.
+
+    **Returns:** the `SpinGas` and a dict of its parameters `D`, `A`, `omega_s`, `delta`,
+    `omega_a`, `T_a`, `T_m`.
+    """
+    omega_s = T_m = 1.0
+    delta = D * T_m
+    omega_a = omega_s + delta
+    T_a = omega_a / A
+    gas = SpinGas(J, omega_s=omega_s, delta=delta, T_a=T_a, T_m=T_m, gamma_tilde=1.0)
+    return gas, dict(
+        D=float(D), A=float(A), omega_s=omega_s, delta=delta, omega_a=omega_a, T_a=T_a, T_m=T_m
+    )
+
+
 # --- helpers ---
 
 
@@ -453,20 +470,14 @@ def energy_flows_data(
     omega_s = T_m = 1.0
     curves = []
     for D, A in pairs:
-        delta = D * T_m
-        omega_a = omega_s + delta
-        T_a = omega_a / A
-        gas = SpinGas(J, omega_s=omega_s, delta=delta, T_a=T_a, T_m=T_m, gamma_tilde=1.0)
+        gas, setting = _charging(J, D, A)
         res = evolve(gas, ground_populations(gas.dim), jnp.asarray(ts))
         b = energy_budget(gas, res)
         parts = [np.asarray(x) for x in (b.system, b.ancilla, b.motion)]
+        omega_a, T_a = setting["omega_a"], setting["T_a"]
         curves.append(
             dict(
-                D=float(D),
-                A=float(A),
-                delta=delta,
-                omega_a=omega_a,
-                T_a=T_a,
+                **{k: setting[k] for k in ("D", "A", "delta", "omega_a", "T_a")},
                 system=parts[0],
                 ancilla=parts[1],
                 motion=parts[2],
@@ -631,12 +642,8 @@ def heat_statistics_data(
         return out, dE, Q
 
     # (a, b) the charging of Fig. 2: every collision exchanges omega_S : -omega_A : Delta
-    D, A = pair
-    omega_s = T_m = 1.0
-    delta = D * T_m
-    omega_a = omega_s + delta
-    T_a = omega_a / A
-    gas = SpinGas(J, omega_s=omega_s, delta=delta, T_a=T_a, T_m=T_m, gamma_tilde=1.0)
+    gas, setting = _charging(J, *pair)
+    omega_s, omega_a, delta, T_m = (setting[k] for k in ("omega_s", "omega_a", "delta", "T_m"))
     ts = np.arange(0.0, t_final + 0.25, 0.5)
     spin, dE, Q = run(
         gas,
@@ -648,13 +655,7 @@ def heat_statistics_data(
     )
     spin.update(
         J=J,
-        D=float(D),
-        A=float(A),
-        omega_s=omega_s,
-        delta=delta,
-        omega_a=omega_a,
-        T_a=T_a,
-        T_m=T_m,
+        **setting,
         tight_coupling_max=float(np.max(np.abs(Q[..., 0] + (omega_a / omega_s) * dE))),
     )
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import jax
@@ -37,14 +38,10 @@ import numpy as np
 
 from ._figure_data import (
     FIG2_PAIRS,
-    FLOW_PAIRS,
-    OPT_BOUNDS as OPT_BOUNDS,
-    _energy_temperature as _energy_temperature,
     _jsonable,
     energy_flows_data,
     fig2_ergotropy_data,
     fig3_scattering_integral_data,
-    gibbs_ergotropy as gibbs_ergotropy,
     heat_statistics_data,
     optimisation_data,
     phase_diagram_data,
@@ -53,26 +50,7 @@ from ._figure_data import (
 )
 from ._table import print_table
 
-__all__ = [
-    "draw_energy_flows",
-    "draw_fig2_ergotropy",
-    "draw_fig3_scattering_integral",
-    "draw_heat_statistics",
-    "draw_optimisation",
-    "draw_phase_diagram",
-    "draw_thermalisation",
-    "energy_flows",
-    "fig2_ergotropy",
-    "fig3_scattering_integral",
-    "heat_statistics",
-    "optimisation",
-    "phase_diagram",
-    "print_table",
-    "reproduce",
-    "save_figure",
-    "summary_rows",
-    "thermalisation",
-]
+# The public names are listed once, in `jaxcoll.figures`, which re-exports them.
 
 # Publication style: serif text with matching mathtext, thin frames, inward ticks.
 _RC = {
@@ -112,10 +90,21 @@ def _matplotlib():
     return mpl
 
 
-def _figure(width, height):
+@contextmanager
+def _styled_figure(width, height):
+    """A new `Figure` of `width` x `height` inches in the publication style `_RC`, which stays in
+    force while the figure is drawn inside the `with` block."""
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height), layout="constrained")
+    with _matplotlib().rc_context(_RC):
+        yield Figure(figsize=(width, height), layout="constrained")
+
+
+def _colorbar(fig, im, ax, label):
+    """A colour bar for the image `im` beside `ax` (one axes or several), labelled `label`."""
+    cb = fig.colorbar(im, ax=ax, pad=0.02)
+    cb.set_label(label)
+    return cb
 
 
 def _arr(x):
@@ -124,12 +113,18 @@ def _arr(x):
 
 
 def save_figure(fig, path):
-    """Write `fig` to `path` (PNG; folders created); `None`: nothing. Returns the path or `None`."""
+    """Write `fig` to `path` (PNG at the style's resolution and margins; folders created);
+    `None`: nothing. Returns the path or `None`."""
     if path is None:
         return None
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    fig.savefig(
+        path,
+        dpi=_RC["savefig.dpi"],
+        bbox_inches=_RC["savefig.bbox"],
+        pad_inches=_RC["savefig.pad_inches"],
+    )
     return str(path)
 
 
@@ -147,12 +142,10 @@ def draw_fig3_scattering_integral(data, *, floor=-12.0):
 
     **Returns:** a `matplotlib.figure.Figure`.
     """
-    mpl = _matplotlib()
     alpha, s, log10_I = (_arr(data[k]) for k in ("alpha", "s", "log10_I"))
     cut_alphas = data["cut_alphas"]
     cuts = {k: _arr(v) for k, v in data["cuts"].items()}
-    with mpl.rc_context(_RC):
-        fig = _figure(6.8, 2.7)
+    with _styled_figure(6.8, 2.7) as fig:
         ax, bx = fig.subplots(1, 2, width_ratios=(1.25, 1.0))
         top = math.ceil(log10_I.max())
         levels = np.arange(floor, top + 1e-9, 1.0)
@@ -172,8 +165,7 @@ def draw_fig3_scattering_integral(data, *, floor=-12.0):
         ax.set_yscale("log")
         ax.set_xlabel(r"$s = \mathcal{E}/E_R$")
         ax.set_ylabel(r"$\alpha = E_R/k_B T_M$")
-        cb = fig.colorbar(im, ax=ax, pad=0.02)
-        cb.set_label(r"$\log_{10} I(\alpha, s)$")
+        cb = _colorbar(fig, im, ax, r"$\log_{10} I(\alpha, s)$")
         cb.set_ticks(np.arange(floor, top + 1e-9, 2.0))
         ax.set_title("(a)", loc="left")
 
@@ -198,10 +190,8 @@ def draw_fig2_ergotropy(data):
 
     **Returns:** a `matplotlib.figure.Figure`.
     """
-    mpl = _matplotlib()
     J, ts, curves = data["J"], _arr(data["t"]), data["curves"]
-    with mpl.rc_context(_RC):
-        fig = _figure(3.4, 2.6)
+    with _styled_figure(3.4, 2.6) as fig:
         ax = fig.subplots()
         ax.axhline(2 * J, color="0.55", lw=0.7, ls="--")
         ax.text(
@@ -219,7 +209,7 @@ def draw_fig2_ergotropy(data):
             ax.axhline(c["ergotropy_steady"], color=_COLORS[i], lw=0.8, ls=":")
         ax.set_xlim(ts[0], ts[-1])
         ax.set_ylim(-0.025 * 2 * J, 1.12 * 2 * J)
-        ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(5, integer=True))
+        ax.xaxis.set_major_locator(_matplotlib().ticker.MaxNLocator(5, integer=True))
         ax.set_xlabel(r"time $\tilde\Gamma t$")
         ax.set_ylabel(r"ergotropy $\mathcal{W}/\hbar\omega_S$")
         ax.legend(loc="center right", fontsize=7.0, handlelength=1.5)
@@ -236,12 +226,10 @@ def draw_thermalisation(data):
 
     **Returns:** a `matplotlib.figure.Figure`.
     """
-    mpl = _matplotlib()
     J, T, omega_s, ts = data["J"], data["T"], data["omega_s"], _arr(data["t"])
     rows = [dict(r, T_E=_arr(r["T_E"])) for r in data["curves"]]
     delta_axis, T_repeated_axis = _arr(data["delta_axis"]), _arr(data["T_repeated_axis"])
-    with mpl.rc_context(_RC):
-        fig = _figure(6.8, 2.6)
+    with _styled_figure(6.8, 2.6) as fig:
         ax, bx = fig.subplots(1, 2)
         for i, r in enumerate(rows):
             lab = rf"$\Delta = {r['delta']:+g}\,\omega_S$" if r["delta"] else r"$\Delta = 0$"
@@ -316,11 +304,9 @@ def draw_phase_diagram(data):
 
     **Returns:** a `matplotlib.figure.Figure`.
     """
-    mpl = _matplotlib()
     J, t_final, D, A = data["J"], data["t_final"], _arr(data["D"]), _arr(data["A"])
     W_ss, W_t = _arr(data["ergotropy_steady"]), _arr(data["ergotropy_final"])
-    with mpl.rc_context(_RC):
-        fig = _figure(6.8, 2.8)
+    with _styled_figure(6.8, 2.8) as fig:
         axes = fig.subplots(1, 2, sharey=True)
         titles = (
             r"(a)  steady state, $\tilde\Gamma t \to \infty$",
@@ -348,8 +334,7 @@ def draw_phase_diagram(data):
             fontsize=8,
             rotation=38,
         )
-        cb = fig.colorbar(im, ax=axes, pad=0.02)
-        cb.set_label(r"ergotropy $\mathcal{W}/\hbar\omega_S$")
+        _colorbar(fig, im, axes, r"ergotropy $\mathcal{W}/\hbar\omega_S$")
     return fig
 
 
@@ -362,15 +347,13 @@ def draw_optimisation(data):
 
     **Returns:** a `matplotlib.figure.Figure`.
     """
-    mpl = _matplotlib()
     J, omega_s, t_final = data["J"], data["omega_s"], data["t_final"]
     hist = {k: _arr(v) for k, v in data["history"].items()}
     land = data["landscape"]
     d_axis, tm_axis, T_a_best = _arr(land["delta"]), _arr(land["T_m"]), land["T_a"]
     land = _arr(land["ergotropy"])
     best_value, best_delta, best_T_m = data["scan_best"]["value"], data["delta"], data["T_m"]
-    with mpl.rc_context(_RC):
-        fig = _figure(6.8, 2.7)
+    with _styled_figure(6.8, 2.7) as fig:
         ax, bx = fig.subplots(1, 2, width_ratios=(1.0, 1.15))
         steps_axis = np.arange(len(hist["value"]))
         starts = hist["starts"]
@@ -447,8 +430,7 @@ def draw_optimisation(data):
         bx.set_ylabel(r"motional temperature $k_BT_M/E_R$")
         bx.legend(loc="upper right", fontsize=7, framealpha=0.85, frameon=True)
         bx.set_title(rf"(b)  $k_BT_A = {T_a_best:.3g}\,E_R$, $J = {J:g}$", loc="left")
-        cb = fig.colorbar(im, ax=bx, pad=0.02)
-        cb.set_label(r"$\mathcal{W}(t_f)/E_R$")
+        _colorbar(fig, im, bx, r"$\mathcal{W}(t_f)/E_R$")
     return fig
 
 
@@ -461,7 +443,6 @@ def draw_energy_flows(data):
 
     **Returns:** a `matplotlib.figure.Figure`.
     """
-    mpl = _matplotlib()
     J, omega_s, T_m, ts = data["J"], data["omega_s"], data["T_m"], _arr(data["t"])
     curves = [
         {k: _arr(v) if isinstance(v, list) else v for k, v in c.items()} for c in data["curves"]
@@ -469,8 +450,7 @@ def draw_energy_flows(data):
     q = {k: _arr(v) if isinstance(v, list) else v for k, v in data["qubit"].items()}
     T_axis, tq = q["T_a"], q["t"]
     qubit_omega_a, T_a_trajectory = q["omega_a"], q["T_a_trajectory"]
-    with mpl.rc_context(_RC):
-        fig = _figure(6.8, 5.0)
+    with _styled_figure(6.8, 5.0) as fig:
         (ax, bx), (cx, dx) = fig.subplots(2, 2)
         c = curves[0]
         ax.axhline(0.0, color="0.6", lw=0.6)
@@ -517,7 +497,7 @@ def draw_energy_flows(data):
         cx.set_xlim(T_axis[0] / T_m, T_axis[-1] / T_m)
         ticks = [x for x in (0.2, 0.5, 1.0, 2.0, 5.0, 10.0) if T_axis[0] <= x * T_m <= T_axis[-1]]
         cx.set_xticks(ticks, [f"{x:g}" for x in ticks])
-        cx.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
+        cx.xaxis.set_minor_formatter(_matplotlib().ticker.NullFormatter())
         cx.set_xlabel(r"$T_A/T_M$")
         cx.set_ylabel(r"steady flow $/\,\tilde\Gamma\hbar\omega_S$")
         cx.legend(loc="upper left", fontsize=7.0)
@@ -553,10 +533,8 @@ def draw_heat_statistics(data):
 
     **Returns:** a `matplotlib.figure.Figure`.
     """
-    mpl = _matplotlib()
     s, q = data["spin"], data["qubit"]
-    with mpl.rc_context(_RC):
-        fig = _figure(6.8, 5.0)
+    with _styled_figure(6.8, 5.0) as fig:
         (ax, bx), (cx, dx) = fig.subplots(2, 2)
 
         # (a) spin: Q_A < 0 (ancillas pay), Q_M > 0 (the motion takes), on one axis
@@ -636,34 +614,26 @@ def draw_heat_statistics(data):
         tf, mf, cf = _arr(q["t_fine"]), _arr(q["mean_fine"]), _arr(q["covariance_fine"])
         sm, sv = _arr(q["sample_mean"]), _arr(q["sample_var"])
         se_m, se_v = _arr(q["se_mean"]), _arr(q["se_var"])
-        dx.plot(tf, cf[:, 0, 0], color=_COLORS[3], label=r"$\mathrm{Var}\,Q_A$")
-        dx.plot(
-            tf, D_AA * tf, color=_COLORS[3], ls=":", label=rf"$D_{{AA}}t$, $D_{{AA}}={D_AA:.4g}$"
-        )
-        dx.errorbar(
-            t,
-            sv[:, 0],
-            yerr=2 * se_v[:, 0],
-            fmt="o",
-            color=_COLORS[3],
-            ms=2.2,
-            mfc="none",
-            mew=0.6,
-            elinewidth=0.6,
-        )
-        dx.plot(tf, mf[:, 0], color=_COLORS[0], label=r"$\langle Q_A\rangle$")
-        dx.plot(tf, J_A * tf, color=_COLORS[0], ls=":", label=rf"$J_A t$, $J_A={J_A:.4g}$")
-        dx.errorbar(
-            t,
-            sm[:, 0],
-            yerr=2 * se_m[:, 0],
-            fmt="o",
-            color=_COLORS[0],
-            ms=2.2,
-            mfc="none",
-            mew=0.6,
-            elinewidth=0.6,
-        )
+        # per cumulant: exact in time, its long-time line, the trajectories' estimate +- 2 SE
+        for exact, rate, sample, se, c, label, line_label in (
+            (cf[:, 0, 0], D_AA, sv, se_v, _COLORS[3], r"$\mathrm{Var}\,Q_A$",
+             rf"$D_{{AA}}t$, $D_{{AA}}={D_AA:.4g}$"),
+            (mf[:, 0], J_A, sm, se_m, _COLORS[0], r"$\langle Q_A\rangle$",
+             rf"$J_A t$, $J_A={J_A:.4g}$"),
+        ):  # fmt: skip
+            dx.plot(tf, exact, color=c, label=label)
+            dx.plot(tf, rate * tf, color=c, ls=":", label=line_label)
+            dx.errorbar(
+                t,
+                sample[:, 0],
+                yerr=2 * se[:, 0],
+                fmt="o",
+                color=c,
+                ms=2.2,
+                mfc="none",
+                mew=0.6,
+                elinewidth=0.6,
+            )
         dx.axhline(0.0, color="0.6", lw=0.6)
         dx.set_xlim(tf[0], tf[-1])
         dx.set_xlabel(r"time $\tilde\Gamma t$")
@@ -676,18 +646,15 @@ def draw_heat_statistics(data):
 # --- numbers and drawing together ----------------------------------------------------------------
 
 
-def fig3_scattering_integral(
-    path=None,
-    *,
-    alpha_range=(1e-2, 10.0),
-    s_range=(-10.0, 10.0),
-    n_alpha=121,
-    n_s=201,
-    cut_alphas=(0.1, 1.0, 10.0),
-    floor=-12.0,
-    fast=False,
-    return_figure=False,
-):
+def _draw_and_save(data, draw, path, return_figure, **draw_kw):
+    """Draw the numbers `data` with `draw`, write the PNG to `path` (nothing for `None`) and
+    return `data` with its `path` added (and the `Figure` with it when `return_figure`)."""
+    fig = draw(data, **draw_kw)
+    data["path"] = save_figure(fig, path)
+    return (data, fig) if return_figure else data
+
+
+def fig3_scattering_integral(path=None, *, floor=-12.0, return_figure=False, **kwargs):
     r"""The scattering integral $I(\alpha, s)$ of eq. (20), the paper's Fig. 3.
 
     $$I(\alpha, s) = e^s\int_{\max(0,s)}^\infty dz\, e^{-(2+\alpha)z}
@@ -699,38 +666,24 @@ def fig3_scattering_integral(
 
     **Arguments:**
     - `path`: PNG to write (or `None`).
-    - `alpha_range`, `n_alpha`: log-spaced $\alpha$ grid; `s_range`, `n_s`: linear $s$ grid.
-    - `cut_alphas`: the $\alpha$ of the cuts in the right panel.
     - `floor`: lower end of the colour scale in $\log_{10} I$ (smaller values are shown in the
       lowest colour; the returned numbers are not clipped).
-    - `fast`: a coarse grid.
+    - `return_figure`: also return the matplotlib `Figure`.
+    - `**kwargs`: the keywords of `fig3_scattering_integral_data` (the figure's settings).
 
-    **Returns:** a dict with `alpha`, `s`, `log10_I` (shape `(n_alpha, n_s)`) and `cuts`.
+    **Returns:** the dict of `fig3_scattering_integral_data` with the PNG's `path`;
+    `(data, figure)` when `return_figure`.
     """
-    data = fig3_scattering_integral_data(
-        alpha_range=alpha_range,
-        s_range=s_range,
-        n_alpha=n_alpha,
-        n_s=n_s,
-        cut_alphas=cut_alphas,
-        fast=fast,
+    return _draw_and_save(
+        fig3_scattering_integral_data(**kwargs),
+        draw_fig3_scattering_integral,
+        path,
+        return_figure,
+        floor=floor,
     )
-    fig = draw_fig3_scattering_integral(data, floor=floor)
-    data["path"] = save_figure(fig, path)
-    return (data, fig) if return_figure else data
 
 
-def fig2_ergotropy(
-    path=None,
-    *,
-    J=20,
-    alpha=1.0,
-    pairs=FIG2_PAIRS,
-    t_final=20.0,
-    n_t=401,
-    fast=False,
-    return_figure=False,
-):
+def fig2_ergotropy(path=None, *, return_figure=False, **kwargs):
     r"""Ergotropy build-up from the ground state, the paper's Fig. 2.
 
     A spin $J$ in a gas of detuned two-level particles, eq. (18)-(19), with $k_BT_M = E_R$
@@ -742,34 +695,16 @@ def fig2_ergotropy(
 
     **Arguments:**
     - `path`: PNG to write (or `None`).
-    - `J`: spin quantum number; `alpha`: $E_R/k_BT_M$.
-    - `pairs`: sequence of `(D, A)`.
-    - `t_final`, `n_t`: time grid $\tilde\Gamma t \in [0, t_{\rm final}]$.
-    - `fast`: fewer time points.
+    - `return_figure`: also return the matplotlib `Figure`.
+    - `**kwargs`: the keywords of `fig2_ergotropy_data` (the figure's settings).
 
-    **Returns:** a dict with `t` (units $1/\tilde\Gamma$), and per pair `D`, `A`, `beta_omega`
-    ($\omega_S/T$), `ergotropy` (units $\omega_S$), `ergotropy_steady`.
+    **Returns:** the dict of `fig2_ergotropy_data` with the PNG's `path`; `(data, figure)` when
+    `return_figure`.
     """
-    data = fig2_ergotropy_data(J=J, alpha=alpha, pairs=pairs, t_final=t_final, n_t=n_t, fast=fast)
-    fig = draw_fig2_ergotropy(data)
-    data["path"] = save_figure(fig, path)
-    return (data, fig) if return_figure else data
+    return _draw_and_save(fig2_ergotropy_data(**kwargs), draw_fig2_ergotropy, path, return_figure)
 
 
-def thermalisation(
-    path=None,
-    *,
-    J=20,
-    T=1.0,
-    omega_s=1.0,
-    E_R=1.0,
-    detunings=(-0.5, 0.0, 1.0, 2.0),
-    t_range=(1e-3, 1e2),
-    n_t=161,
-    n_delta=61,
-    fast=False,
-    return_figure=False,
-):
+def thermalisation(path=None, *, return_figure=False, **kwargs):
     r"""Thermalisation by a gas in equilibrium, $T_A = T_M = T$, for several detunings.
 
     The spin starts in its ground state. By eq. (21) with $T_A = T_M$ its stationary state is
@@ -785,44 +720,16 @@ def thermalisation(
 
     **Arguments:**
     - `path`: PNG to write (or `None`).
-    - `J`, `omega_s`, `E_R`: spin and energy scales; `T`: the gas temperature $T_A = T_M$.
-    - `detunings`: $\Delta$ values (same unit as `omega_s`); $\omega_A = \omega_S + \Delta > 0$.
-    - `t_range`, `n_t`: log-spaced $\tilde\Gamma t$ grid.
-    - `n_delta`: points of the dense $\Delta$ axis in the right panel.
-    - `fast`: fewer time points.
+    - `return_figure`: also return the matplotlib `Figure`.
+    - `**kwargs`: the keywords of `thermalisation_data` (the figure's settings).
 
-    **Returns:** a dict with `t`, and per detuning `delta`, `Jz` (mean $J_z$), `T_E`,
-    `T_final`, `T_eq21` and `T_repeated` ($\omega_S T/\omega_A$).
+    **Returns:** the dict of `thermalisation_data` with the PNG's `path`; `(data, figure)` when
+    `return_figure`.
     """
-    data = thermalisation_data(
-        J=J,
-        T=T,
-        omega_s=omega_s,
-        E_R=E_R,
-        detunings=detunings,
-        t_range=t_range,
-        n_t=n_t,
-        n_delta=n_delta,
-        fast=fast,
-    )
-    fig = draw_thermalisation(data)
-    data["path"] = save_figure(fig, path)
-    return (data, fig) if return_figure else data
+    return _draw_and_save(thermalisation_data(**kwargs), draw_thermalisation, path, return_figure)
 
 
-def phase_diagram(
-    path=None,
-    *,
-    J=20,
-    alpha=1.0,
-    D_range=(-1.0, 4.0),
-    A_range=(0.0, 4.0),
-    n=81,
-    t_final=5.0,
-    fast=False,
-    progress=False,
-    return_figure=False,
-):
+def phase_diagram(path=None, *, return_figure=False, **kwargs):
     r"""Steady-state and finite-time ergotropy over the $(D, A)$ plane.
 
     Steady state: the Gibbs state at $\omega_S/T = A - D$ (eq. 21), inverted, hence with
@@ -832,45 +739,16 @@ def phase_diagram(
 
     **Arguments:**
     - `path`: PNG to write (or `None`).
-    - `J`, `alpha`: spin and $E_R/k_BT_M$.
-    - `D_range`, `A_range`, `n`: the `n` x `n` grid.
-    - `t_final`: time $\tilde\Gamma t$ of the right panel.
-    - `fast`: a coarse grid; `progress`: the scan's progress bar.
+    - `return_figure`: also return the matplotlib `Figure`.
+    - `**kwargs`: the keywords of `phase_diagram_data` (the figure's settings).
 
-    **Returns:** a dict with `D`, `A` (axes), `ergotropy_steady` and `ergotropy_final`, each of
-    shape `(n_D, n_A)`, in units of $\omega_S$.
+    **Returns:** the dict of `phase_diagram_data` with the PNG's `path`; `(data, figure)` when
+    `return_figure`.
     """
-    data = phase_diagram_data(
-        J=J,
-        alpha=alpha,
-        D_range=D_range,
-        A_range=A_range,
-        n=n,
-        t_final=t_final,
-        fast=fast,
-        progress=progress,
-    )
-    fig = draw_phase_diagram(data)
-    data["path"] = save_figure(fig, path)
-    return (data, fig) if return_figure else data
+    return _draw_and_save(phase_diagram_data(**kwargs), draw_phase_diagram, path, return_figure)
 
 
-def optimisation(
-    path=None,
-    *,
-    J=20,
-    t_final=3.0,
-    omega_s=1.0,
-    density=0.01,
-    coupling=1.0,
-    bounds=None,
-    steps=40,
-    n_background=32,
-    result=None,
-    fast=False,
-    progress=False,
-    return_figure=False,
-):
+def optimisation(path=None, *, return_figure=False, **kwargs):
     r"""A gradient search for the gas conditions that charge the spin best in a time $t_f$.
 
     `optimize_ergotropy` maximises $\mathcal W(t_f)$ from the ground state over $(T_A, T_M,
@@ -882,50 +760,16 @@ def optimisation(
 
     **Arguments:**
     - `path`: PNG to write (or `None`).
-    - `J`, `t_final` ($\hbar/E_R$), `omega_s`, `density`, `coupling`: the problem; `bounds`:
-      `{"T_a": (lo, hi), "T_m": ..., "delta": ...}` (default `OPT_BOUNDS`).
-    - `steps`: Adam steps; `n_background`: landscape grid per axis.
-    - `result`: an `OptimizeResult` of `optimize_ergotropy` for these settings, to draw
-      instead of running the search again (its bounds are used).
-    - `fast`: a small box around the optimum, few steps, coarse grids; `progress`: progress
-      bars.
+    - `return_figure`: also return the matplotlib `Figure`.
+    - `**kwargs`: the keywords of `optimisation_data` (the figure's settings).
 
-    **Returns:** a dict with the optimum (`T_a`, `T_m`, `delta`, `ergotropy`, `active`), the
-    search `history` and the `landscape` (`delta`, `T_m` axes and `ergotropy` at the optimal
-    $T_A$, shape `(n_delta, n_T_m)`).
+    **Returns:** the dict of `optimisation_data` with the PNG's `path`; `(data, figure)` when
+    `return_figure`.
     """
-    data = optimisation_data(
-        J=J,
-        t_final=t_final,
-        omega_s=omega_s,
-        density=density,
-        coupling=coupling,
-        bounds=bounds,
-        steps=steps,
-        n_background=n_background,
-        result=result,
-        fast=fast,
-        progress=progress,
-    )
-    fig = draw_optimisation(data)
-    data["path"] = save_figure(fig, path)
-    return (data, fig) if return_figure else data
+    return _draw_and_save(optimisation_data(**kwargs), draw_optimisation, path, return_figure)
 
 
-def energy_flows(
-    path=None,
-    *,
-    J=20,
-    pairs=FLOW_PAIRS,
-    t_final=20.0,
-    n_t=201,
-    qubit_omega_a=1.6,
-    T_a_range=(0.2, 5.0),
-    n_T=41,
-    T_a_trajectory=3.0,
-    fast=False,
-    return_figure=False,
-):
+def energy_flows(path=None, *, return_figure=False, **kwargs):
     r"""Energy flows of the gas as one structured reservoir: system, ancillas and motion.
 
     (a) Spin $J$ charged from its ground state at the Fig. 2 setting $(D, A) = (2, 0.5)$ with
@@ -948,50 +792,16 @@ def energy_flows(
 
     **Arguments:**
     - `path`: PNG to write (or `None`).
-    - `J`: spin quantum number; `pairs`: the $(D, A)$ of panel (b) (the first is panel a).
-    - `t_final`, `n_t`: time grid $\tilde\Gamma t \in [0, t_{\rm final}]$.
-    - `qubit_omega_a`: ancilla gap of the qubit model (units of $\omega_S$); `T_a_range`,
-      `n_T`: its $T_A$ axis; `T_a_trajectory`: $T_A$ of panel (d).
-    - `fast`: fewer points.
+    - `return_figure`: also return the matplotlib `Figure`.
+    - `**kwargs`: the keywords of `energy_flows_data` (the figure's settings).
 
-    **Returns:** a dict with `t`, per pair (`curves`) `D`, `A`, `delta`, `omega_a`, `T_a`,
-    `system`, `ancilla`, `motion`, `ergotropy`, `efficiency`, `bound` ($\omega_S/\omega_A$),
-    `carnot`, `first_law_max`; and `qubit` with `T_a`, `steady_system`, `steady_ancilla`,
-    `steady_motion`, and the trajectory `t`, `system_rate`, `ancilla_rate`, `motion_rate`.
-    Energies in units of $\omega_S = E_R$, times $\tilde\Gamma t$.
+    **Returns:** the dict of `energy_flows_data` with the PNG's `path`; `(data, figure)` when
+    `return_figure`.
     """
-    data = energy_flows_data(
-        J=J,
-        pairs=pairs,
-        t_final=t_final,
-        n_t=n_t,
-        qubit_omega_a=qubit_omega_a,
-        T_a_range=T_a_range,
-        n_T=n_T,
-        T_a_trajectory=T_a_trajectory,
-        fast=fast,
-    )
-    fig = draw_energy_flows(data)
-    data["path"] = save_figure(fig, path)
-    return (data, fig) if return_figure else data
+    return _draw_and_save(energy_flows_data(**kwargs), draw_energy_flows, path, return_figure)
 
 
-def heat_statistics(
-    path=None,
-    *,
-    J=20,
-    pair=FLOW_PAIRS[0],
-    t_final=20.0,
-    hist_times=(0.5, 1.0, 2.0, 20.0),
-    qubit_omega_a=1.6,
-    qubit_T_a=3.0,
-    qubit_t_final=50.0,
-    qubit_hist_times=(4.0, 20.0, 50.0),
-    n_traj=100_000,
-    seed=0,
-    fast=False,
-    return_figure=False,
-):
+def heat_statistics(path=None, *, return_figure=False, **kwargs):
     r"""Heat one collision at a time: distributions of $Q_A$, $Q_M$ against their cumulants.
 
     (The figure; `jaxcoll.heat_statistics` computes the cumulants it draws.) Every collision of
@@ -1016,26 +826,13 @@ def heat_statistics(
 
     **Arguments:**
     - `path`: PNG to write (or `None`).
-    - the rest: as for `heat_statistics_data`.
+    - `return_figure`: also return the matplotlib `Figure`.
+    - `**kwargs`: the keywords of `heat_statistics_data` (the figure's settings).
 
-    **Returns:** the dict of `heat_statistics_data`.
+    **Returns:** the dict of `heat_statistics_data` with the PNG's `path`; `(data, figure)` when
+    `return_figure`.
     """
-    data = heat_statistics_data(
-        J=J,
-        pair=pair,
-        t_final=t_final,
-        hist_times=hist_times,
-        qubit_omega_a=qubit_omega_a,
-        qubit_T_a=qubit_T_a,
-        qubit_t_final=qubit_t_final,
-        qubit_hist_times=qubit_hist_times,
-        n_traj=n_traj,
-        seed=seed,
-        fast=fast,
-    )
-    fig = draw_heat_statistics(data)
-    data["path"] = save_figure(fig, path)
-    return (data, fig) if return_figure else data
+    return _draw_and_save(heat_statistics_data(**kwargs), draw_heat_statistics, path, return_figure)
 
 
 # --- everything -----------------------------------------------------------------------------------

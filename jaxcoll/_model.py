@@ -33,21 +33,17 @@ from jaxtyping import Array, Complex, Float, Int
 from . import _config  # noqa: F401
 from ._integral import log_scattering_integral
 from ._profiles import (
-    InteractionProfile,
     _log_profile_integral,
-    check_drift,
-    check_profile,
 )
 from ._protocol import (
-    AbstractModel,
+    AbstractGasModel,
     Channels,
     SparseMatrix,
     StaticArrays,
     complex_dtype,
     empty_sparse,
 )
-from ._rates import gamma_tilde_from, uses_closed_form
-from ._validation import check_rate_scale, check_real
+from ._rates import uses_closed_form
 
 _FLOAT = jnp.result_type(float)  # float64 unless x64 is switched off
 
@@ -225,7 +221,7 @@ class EnergyFlows(NamedTuple):
         return jnp.sum(self.system), jnp.sum(self.ancilla), jnp.sum(self.motion)
 
 
-class CollisionalModel(AbstractModel):
+class CollisionalModel(AbstractGasModel):
     r"""A $d$-level system in a dilute gas of particles with a $k$-level ancilla, eq. (6)-(7).
 
     $$\dot\rho = -i[h_S + h_{\rm eff}, \rho] + \mathcal C\rho, \qquad
@@ -271,12 +267,6 @@ class CollisionalModel(AbstractModel):
     $\sigma_- = |0\rangle\langle 1|$ reproduces eq. (18)-(19).
     """
 
-    T_a: Float[Array, ""]
-    T_m: Float[Array, ""]
-    E_R: Float[Array, ""]
-    gamma_tilde: Float[Array, ""] | None
-    density: Float[Array, ""] | None
-    coupling: Float[Array, ""] | None
     levels: Float[Array, " d"]
     h_a: Complex[Array, "k k"]
     ancilla_energies: Float[Array, " k"]
@@ -289,8 +279,6 @@ class CollisionalModel(AbstractModel):
     _v_dense: Complex[Array, "dk dk"] | None
     _values: Complex[Array, " m"]
     _forward: Complex[Array, "k mf"]
-    profile: InteractionProfile
-    drift: Float[Array, ""] | None
     _pattern: StaticArrays = eqx.field(static=True)  # channel, row, col (working basis)
     _forward_pattern: StaticArrays = eqx.field(static=True)  # row, col
     _real: bool = eqx.field(static=True)
@@ -322,16 +310,7 @@ class CollisionalModel(AbstractModel):
             raise ValueError(f"bohr_tol must be a finite number >= 0, got {bohr_tol!r}")
         self.bohr_tol = float(bohr_tol)
 
-        self.T_a = jnp.asarray(check_real("T_a", T_a, positive=True), dtype=_FLOAT)
-        self.T_m = jnp.asarray(check_real("T_m", T_m, positive=True), dtype=_FLOAT)
-        self.E_R = jnp.asarray(check_real("E_R", E_R, positive=True), dtype=_FLOAT)
-        gt, dens, coup = check_rate_scale(gamma_tilde, density, coupling)
-        self.gamma_tilde = None if gt is None else jnp.asarray(gt, dtype=_FLOAT)
-        self.density = None if dens is None else jnp.asarray(dens, dtype=_FLOAT)
-        self.coupling = None if coup is None else jnp.asarray(coup, dtype=_FLOAT)
-        self.profile = check_profile(profile)
-        w = check_drift(drift)
-        self.drift = None if w is None else jnp.asarray(w, dtype=_FLOAT)
+        self._init_gas(T_a, T_m, E_R, gamma_tilde, density, coupling, profile, drift)
 
         eps, W = np.linalg.eigh(ha)
         # v in the product eigenbasis, entries <e_i, eps_k| v |e_j, eps_l> (COO); exactly
@@ -494,17 +473,6 @@ class CollisionalModel(AbstractModel):
         pref = volume * self.density * self.coupling * self.E_R
         w = (pref * self.ancilla_populations()).astype(self._forward.dtype)
         return SparseMatrix(p.row, p.col, w @ self._forward, self.dim)
-
-    @property
-    def alpha(self):
-        """$\\alpha = E_R / T_M$."""
-        return self.E_R / self.T_m
-
-    def rate_scale(self):
-        """The prefactor $\\tilde\\Gamma$ of eq. (D4): given, or from density and coupling."""
-        if self.gamma_tilde is not None:
-            return self.gamma_tilde
-        return gamma_tilde_from(self.density, self.coupling, self.T_m, self.E_R)
 
     def ancilla_populations(self):
         """Thermal ancilla populations $p(\\epsilon_l) \\propto e^{-\\epsilon_l/T_A}$."""

@@ -42,7 +42,9 @@ import numpy as np
 from jaxtyping import Array, Complex, Float
 
 from . import _config  # noqa: F401
-from ._validation import is_concrete
+from ._profiles import InteractionProfile, check_drift, check_profile
+from ._rates import gamma_tilde_from
+from ._validation import check_rate_scale, check_real, is_concrete
 
 _FLOAT = jnp.result_type(float)
 
@@ -105,6 +107,11 @@ class StaticArrays:
         return f"StaticArrays({shapes})"
 
 
+def _pattern_array(name: str) -> property:
+    """A read-only property: the static index array `name` of the instance's `pattern`."""
+    return property(lambda self: getattr(self.pattern, name))
+
+
 class SparseMatrix(eqx.Module):
     """A `(dim, dim)` matrix as COO entries: static `row`, `col`, traced `value`."""
 
@@ -119,13 +126,8 @@ class SparseMatrix(eqx.Module):
         self.value = jnp.asarray(value)
         self.dim = int(dim)
 
-    @property
-    def row(self) -> np.ndarray:
-        return self.pattern.row
-
-    @property
-    def col(self) -> np.ndarray:
-        return self.pattern.col
+    row = _pattern_array("row")
+    col = _pattern_array("col")
 
     def dense(self):
         """The `(dim, dim)` matrix (small `dim` only)."""
@@ -170,17 +172,9 @@ class Channels(eqx.Module):
             col=np.asarray(col, dtype=np.int64),
         )
 
-    @property
-    def channel(self) -> np.ndarray:
-        return self.pattern.channel
-
-    @property
-    def row(self) -> np.ndarray:
-        return self.pattern.row
-
-    @property
-    def col(self) -> np.ndarray:
-        return self.pattern.col
+    channel = _pattern_array("channel")
+    row = _pattern_array("row")
+    col = _pattern_array("col")
 
     @property
     def n_channels(self) -> int:
@@ -294,6 +288,52 @@ class AbstractModel(eqx.Module):
         if not is_concrete(ch.value):
             return False
         return bool(np.all(np.imag(np.asarray(ch.value)) == 0))
+
+
+def float_leaf(x):
+    """A parameter as a float array leaf (so that new values do not recompile), or `None`."""
+    return None if x is None else jnp.asarray(x, dtype=jnp.result_type(float))
+
+
+class AbstractGasModel(AbstractModel):
+    r"""An `AbstractModel` whose reservoir is the gas of the paper (`SpinGas`,
+    `CollisionalModel`): its parameters, checked in one place, and what follows from them alone.
+
+    **Fields:** `T_a` (ancillas), `T_m` (motion), `E_R`; the rate scale, `gamma_tilde` or
+    `density` with `coupling` (eq. D4; the others `None`); the interaction `profile`; the
+    `drift` of the gas (`None`: at rest). Numbers are float array leaves.
+    """
+
+    T_a: Float[Array, ""]
+    T_m: Float[Array, ""]
+    E_R: Float[Array, ""]
+    gamma_tilde: Float[Array, ""] | None
+    density: Float[Array, ""] | None
+    coupling: Float[Array, ""] | None
+    profile: InteractionProfile
+    drift: Float[Array, ""] | None
+
+    def _init_gas(self, T_a, T_m, E_R, gamma_tilde, density, coupling, profile, drift) -> None:
+        """Check and store the gas parameters (part of a subclass's `__init__`)."""
+        self.T_a = float_leaf(check_real("T_a", T_a, positive=True))
+        self.T_m = float_leaf(check_real("T_m", T_m, positive=True))
+        self.E_R = float_leaf(check_real("E_R", E_R, positive=True))
+        gt, dens, coup = check_rate_scale(gamma_tilde, density, coupling)
+        self.gamma_tilde, self.density = float_leaf(gt), float_leaf(dens)
+        self.coupling = float_leaf(coup)
+        self.profile = check_profile(profile)
+        self.drift = float_leaf(check_drift(drift))
+
+    @property
+    def alpha(self):
+        """$\\alpha = E_R / T_M$."""
+        return self.E_R / self.T_m
+
+    def rate_scale(self):
+        """The prefactor $\\tilde\\Gamma$ of eq. (19): given, or from density and coupling (D4)."""
+        if self.gamma_tilde is not None:
+            return jnp.asarray(self.gamma_tilde, dtype=float)
+        return gamma_tilde_from(self.density, self.coupling, self.T_m, self.E_R)
 
 
 # --- the generator in the working basis -----------------------------------------------------

@@ -17,15 +17,9 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from . import _config  # noqa: F401
-from ._profiles import InteractionProfile, check_drift, check_profile
-from ._protocol import AbstractModel, Channels, Sectors
-from ._rates import _rates_for, effective_temperature, gamma_tilde_from
-from ._validation import check_rate_scale, check_real, check_spin, is_concrete
-
-
-def _leaf(x):
-    """A parameter as a float array leaf (so that new values do not recompile), or `None`."""
-    return None if x is None else jnp.asarray(x, dtype=jnp.result_type(float))
+from ._protocol import AbstractGasModel, Channels, Sectors, float_leaf
+from ._rates import _rates_for, effective_temperature
+from ._validation import check_real, check_spin, is_concrete
 
 
 def _shift_down(x):
@@ -60,7 +54,7 @@ def tridiagonal_apply(lower, diag, upper, p):
     return diag * p + lower * prev + upper * nxt
 
 
-class SpinGas(AbstractModel):
+class SpinGas(AbstractGasModel):
     r"""Spin $J$ in a gas of two-level particles, eq. (17)-(19) of the paper.
 
     $$\dot\rho = -i\omega_S[J_z, \rho] + \Gamma_+\mathcal D[J_+]\rho + \Gamma_-\mathcal D[J_-]\rho,
@@ -97,14 +91,6 @@ class SpinGas(AbstractModel):
     J: float = eqx.field(static=True)
     omega_s: Float[Array, ""]
     delta: Float[Array, ""]
-    T_a: Float[Array, ""]
-    T_m: Float[Array, ""]
-    E_R: Float[Array, ""]
-    gamma_tilde: Float[Array, ""] | None
-    density: Float[Array, ""] | None
-    coupling: Float[Array, ""] | None
-    profile: InteractionProfile
-    drift: Float[Array, ""] | None
 
     def __init__(
         self,
@@ -122,15 +108,9 @@ class SpinGas(AbstractModel):
         drift=None,
     ):
         self.J = check_spin(J)
-        self.omega_s = _leaf(check_real("omega_s", omega_s))
-        self.delta = _leaf(check_real("delta", delta))
-        self.T_a = _leaf(check_real("T_a", T_a, positive=True))
-        self.T_m = _leaf(check_real("T_m", T_m, positive=True))
-        self.E_R = _leaf(check_real("E_R", E_R, positive=True))
-        gt, dens, coup = check_rate_scale(gamma_tilde, density, coupling)
-        self.gamma_tilde, self.density, self.coupling = _leaf(gt), _leaf(dens), _leaf(coup)
-        self.profile = check_profile(profile)
-        self.drift = _leaf(check_drift(drift))
+        self.omega_s = float_leaf(check_real("omega_s", omega_s))
+        self.delta = float_leaf(check_real("delta", delta))
+        self._init_gas(T_a, T_m, E_R, gamma_tilde, density, coupling, profile, drift)
 
     # --- parameters -------------------------------------------------------------------------
     @property
@@ -144,11 +124,6 @@ class SpinGas(AbstractModel):
         return self.omega_s + self.delta
 
     @property
-    def alpha(self):
-        """$\\alpha = E_R / T_M$."""
-        return self.E_R / self.T_m
-
-    @property
     def D(self):
         """$D = \\Delta / T_M$ (Fig. 2 parameter)."""
         return self.delta / self.T_m
@@ -157,12 +132,6 @@ class SpinGas(AbstractModel):
     def A(self):
         """$A = \\omega_A / T_A$ (Fig. 2 parameter)."""
         return self.omega_a / self.T_a
-
-    def rate_scale(self):
-        """The prefactor $\\tilde\\Gamma$ of eq. (19): given, or from density and coupling (D4)."""
-        if self.gamma_tilde is not None:
-            return jnp.asarray(self.gamma_tilde, dtype=float)
-        return gamma_tilde_from(self.density, self.coupling, self.T_m, self.E_R)
 
     def rates(self):
         """`(Gamma_plus, Gamma_minus)` of eq. (19), in 1/time."""
@@ -393,7 +362,7 @@ class SpinGas(AbstractModel):
 
 
 def _run_generators(f, valid, d, gp, gm, cx):
-    """NumPy fast path of `SpinGas._layout_generators` when every row is one run
+    r"""NumPy fast path of `SpinGas._layout_generators` when every row is one run
     $\rho_{i_0 + p, j_0 + p}$ (a piece of one band) followed by padding; else `None`.
     Contiguous slices of the ladder per row, no gathers."""
     w = f.shape[1]
@@ -441,6 +410,39 @@ def from_bands(bands):
     return jnp.where(jnp.asarray(j >= i), upper, lower)
 
 
+@functools.lru_cache(maxsize=32)
+def _fold_maps(d: int):
+    r"""Index maps of the folded band layout (static NumPy arrays).
+
+    Chain $c = 0, \dots, \lfloor d/2 \rfloor$ holds band $c$ (positions $0, \dots, d-1-c$)
+    followed by band $d - c$ (positions $0, \dots, c - 1$); chain 0 is band 0 alone, and for
+    even $d$ the middle band $d/2$ is alone in the last chain (its second half is padding).
+
+    **Returns:** `(q, p, valid)` of shape `(n_chains, d)`, the band and position held by every
+    chain entry (padding points at a padding entry of the `to_bands` layout, which is zero),
+    and `(c, i, inside)` of shape `(d, d)`, the chain entry holding band `q`, position `p`, and
+    whether `p < d - q` is an entry of the band at all (`c`, `i` are 0 where it is not).
+    """
+    n_chains = d // 2 + 1
+    c = np.arange(n_chains)[:, None]
+    i = np.arange(d)[None, :]
+    first = i < d - c
+    valid = first | (d - c != c)
+    q = np.where(first, c, d - c)
+    p = np.where(first, i, i - (d - c))
+    q = np.where(valid, q, d - 1)
+    p = np.where(valid, p, d - 1)
+    qq = np.arange(d)[:, None]
+    pp = np.arange(d)[None, :]
+    low = qq <= d // 2
+    chain = np.where(low, qq, d - qq) + 0 * pp
+    pos = np.where(low, pp, pp + qq)
+    inside = pp < d - qq
+    chain = np.where(inside, chain, 0)
+    pos = np.where(inside, pos, 0)
+    return q, p, valid, chain, pos, inside
+
+
 class _BandSectors(Sectors):
     """The spin's coherence bands; the folded layout is built on first use (it is as large
     as the density matrix, and `relaxation_rates` never needs it)."""
@@ -452,8 +454,6 @@ class _BandSectors(Sectors):
     @property
     def layout(self):
         if self._layout is None:
-            from ._evolve import _fold_maps
-
             d = self.dim
             q, p, valid = _fold_maps(d)[:3]
             self._layout = np.where(valid, p * d + p + q, -1)

@@ -9,4 +9,5 @@ python -m pip install --quiet --upgrade pip
 python -m pip install --quiet -e ".[test]"
 ruff format --check jaxcoll tests benchmarks docs
 ruff check jaxcoll tests benchmarks docs
-python -m pytest -q -p no:cacheprovider "$@"
+# two workers (the machine has two cores); one file per worker keeps module fixtures single
+python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile "$@"

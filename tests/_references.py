@@ -1,10 +1,21 @@
-"""Closed-form references shared by the tests (SciPy only, nothing of jaxcoll)."""
+"""References and test models shared by the tests.
+
+The closed forms and quadratures use SciPy only, nothing of jaxcoll. The models at the end are
+what a user would write: `jaxcoll.CollisionalModel` inputs drawn at random, and subclasses of
+the public `jaxcoll.AbstractModel` protocol, whose dense superoperators the tests build
+independently.
+"""
 
 import math
 
+import equinox as eqx
+import jax
+import jax.numpy as jnp
 import numpy as np
 from scipy import special
 from scipy.integrate import quad
+
+import jaxcoll
 
 
 def I_ref(alpha, s):
@@ -113,3 +124,121 @@ def profile_rates_ref(fourier, omega_s, delta, T_a, T_m, *, gamma_tilde, E_R=1.0
     gp = gamma_tilde * profile_integral_ref(fourier, alpha, -s, drift) / (1.0 + math.exp(A))
     gm = gamma_tilde * profile_integral_ref(fourier, alpha, s, drift) / (1.0 + math.exp(-A))
     return gp, gm
+
+
+# --- random inputs -------------------------------------------------------------------------------
+
+
+def random_rho(rng, d):
+    """A random full-rank density matrix `(d, d)`: z z^dagger / tr for a complex Gaussian z."""
+    z = rng.normal(size=(d, d)) + 1j * rng.normal(size=(d, d))
+    rho = z @ z.conj().T
+    return rho / np.trace(rho).real
+
+
+def random_hermitian(rng, n):
+    """A random Hermitian matrix `(n, n)`: (z + z^dagger)/2 for a complex Gaussian z."""
+    z = rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n))
+    return 0.5 * (z + z.conj().T)
+
+
+# (seed, d, k, spectrum, shift) of `random_collisional_model`, shift: density and coupling (a
+# forward shift h_eff) rather than gamma_tilde alone
+RANDOM_MODEL_CASES = [
+    (0, 2, 2, "random", False),
+    (1, 5, 3, "random", True),
+    (2, 6, 2, "equidistant", False),
+    (3, 7, 3, "repeated", True),
+    (4, 8, 2, "folded", False),
+]
+
+
+def random_collisional_model(seed, d, k, spectrum, **kw):
+    """A `CollisionalModel` with a random coupling, `T_a = 1.3`, `T_m = 0.8` and `h_s` of the kind
+    `spectrum`: "random", "equidistant", "repeated" (degenerate levels in a rotated basis) or the
+    folded ladder of the sector benchmark. Returns the model and its generator (for more draws)."""
+    rng = np.random.default_rng(seed)
+    m = np.arange(d) - (d - 1) / 2
+    if spectrum == "random":
+        h = rng.normal(size=(d, d)) + 1j * rng.normal(size=(d, d))
+        hs = h + h.conj().T
+    elif spectrum == "equidistant":
+        hs = np.diag(0.8 * m)
+    elif spectrum == "repeated":
+        lev = np.sort(rng.integers(0, 3, size=d)) * 0.7
+        q, _ = np.linalg.qr(rng.normal(size=(d, d)) + 1j * rng.normal(size=(d, d)))
+        hs = q @ np.diag(lev) @ q.conj().T
+    else:  # the folded ladder of the benchmark
+        hs = np.diag(m + 0.05 * m**2) if d < 5 else np.diag((m + 2) + 0.5 * (m + 2) ** 2)
+    ha = np.diag(np.sort(rng.uniform(0, 2, size=k)))
+    v = rng.normal(size=(d * k, d * k)) + 1j * rng.normal(size=(d * k, d * k))
+    return jaxcoll.CollisionalModel(hs, ha, v + v.conj().T, T_a=1.3, T_m=0.8, **kw), rng
+
+
+# --- user models of the AbstractModel protocol ---------------------------------------------------
+
+
+class Oscillator(jaxcoll.AbstractModel):
+    """A user's model: truncated harmonic oscillator, a -> a (x) sigma_+ and h.c. channels."""
+
+    omega: jax.Array
+    T_a: jax.Array
+    T_m: jax.Array
+    E_R: jax.Array
+    n: int = eqx.field(static=True)
+
+    @property
+    def dim(self):
+        return self.n
+
+    def energies(self):
+        return self.omega * jnp.arange(self.n, dtype=float)
+
+    def channels(self):
+        i = np.arange(self.n - 1)
+        amp = jnp.sqrt(jnp.arange(1, self.n, dtype=float)).astype(complex)
+        up = jnp.exp(-self.omega / self.T_a)
+        return jaxcoll.Channels(
+            bohr=jnp.stack([self.omega, -self.omega]),
+            ancilla=jnp.stack([-self.omega, self.omega]),
+            rates=jnp.stack([0.3 * up, 0.3 * jnp.ones(())]),
+            channel=np.repeat([0, 1], self.n - 1),
+            row=np.concatenate([i + 1, i]),
+            col=np.concatenate([i, i + 1]),
+            value=jnp.concatenate([amp, amp]),
+            dim=self.n,
+        )
+
+
+class ListedModel(jaxcoll.AbstractModel):
+    """A user's model written out by hand: its levels and one list of channel entries, each a
+    unit matrix element `|row><col|` of operator `channel` (`T_a = T_m = E_R = 1`)."""
+
+    levels: jax.Array
+    bohr: jax.Array
+    ancilla: jax.Array
+    rates: jax.Array
+    T_a: jax.Array
+    T_m: jax.Array
+    E_R: jax.Array
+    entries: tuple = eqx.field(static=True)  # (channel, row, col)
+
+    def __init__(self, levels, *, bohr, ancilla, rates, channel, row, col):
+        self.levels, self.bohr = jnp.array(levels), jnp.array(bohr)
+        self.ancilla, self.rates = jnp.array(ancilla), jnp.array(rates)
+        self.T_a = self.T_m = self.E_R = jnp.array(1.0)
+        self.entries = (tuple(channel), tuple(row), tuple(col))
+
+    @property
+    def dim(self):
+        return self.levels.shape[0]
+
+    def energies(self):
+        return self.levels
+
+    def channels(self):
+        channel, row, col = (list(x) for x in self.entries)
+        value = jnp.ones(len(row), dtype=complex)
+        return jaxcoll.Channels(
+            self.bohr, self.ancilla, self.rates, channel, row, col, value, self.dim
+        )

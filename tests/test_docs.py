@@ -116,3 +116,55 @@ def test_mkdocs_build_strict(tmp_path):
     physics = (site / "physics" / "index.html").read_text(encoding="utf-8")
     assert '<div class="arithmatex">' in physics
     assert "$$" not in physics
+
+
+def _architecture_groups():
+    """{module file name: index of its group} from the tables of docs/architecture.md."""
+    groups, index = {}, -1
+    for line in (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            index += 1
+        elif line.startswith("| `"):
+            for name in re.findall(r"`(\w+\.py)`", line.split("|")[1]):
+                assert name not in groups, f"{name} is listed twice in docs/architecture.md"
+                groups[name] = index
+    return groups
+
+
+def test_architecture_page_lists_every_module_in_import_order():
+    """docs/architecture.md names each module once, and no module imports from a later group."""
+    import ast
+
+    groups = _architecture_groups()
+    modules = sorted(p.name for p in (ROOT / "jaxcoll").glob("*.py") if p.name != "__init__.py")
+    assert len(modules) > 20, modules
+    assert sorted(groups) == modules, (
+        f"docs/architecture.md lists {sorted(set(groups) - set(modules))} that do not exist and "
+        f"misses {sorted(set(modules) - set(groups))}"
+    )
+    upward = []
+    for name in modules:
+        tree = ast.parse((ROOT / "jaxcoll" / name).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                targets = [node.module] if node.module else [a.name for a in node.names]
+                for target in targets:
+                    dep = f"{target}.py"
+                    if dep in groups and groups[dep] > groups[name]:
+                        upward.append(f"{name} imports {dep}")
+    assert not upward, f"imports from a later group of docs/architecture.md: {upward}"
+
+
+def test_docstrings_hold_no_control_characters():
+    r"""A LaTeX command in a non-raw docstring turns into a control character (`"\tilde"` starts
+    with a tab, `"\beta"` with a backspace) and renders wrongly on the site."""
+    import ast
+
+    bad = []
+    for path in sorted((ROOT / "jaxcoll").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                doc = ast.get_docstring(node, clean=False) or ""
+                if re.search(r"[\x00-\x08\x0b-\x1f]", doc):
+                    bad.append(f"{path.name}:{getattr(node, 'name', 'module')}")
+    assert not bad, f"docstrings with control characters (use r-strings): {bad}"

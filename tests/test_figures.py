@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _references import I_quad, birth_death_generator, ergotropy_ref
+from PIL import Image  # matplotlib writes PNGs through Pillow
 from scipy.linalg import expm
 
 from jaxcoll._figure_data import _energy_temperature, _jsonable, gibbs_ergotropy
@@ -85,6 +86,9 @@ def test_writes_every_file(run):
         assert f.is_file() and f.stat().st_size > 1000, name
         if name.endswith(".png"):
             assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            # print resolution (the PNG's pHYs chunk): 200 dpi, the publication style's
+            dpi = Image.open(f).info.get("dpi")
+            assert dpi is not None and np.allclose(dpi, 200, atol=0.5), (name, dpi)
     for key in ("fig2_ergotropy", "fig3_scattering_integral", "thermalisation", "phase_diagram",
                 "optimisation", "energy_flows", "heat_statistics", "meta"):  # fmt: skip
         assert key in results

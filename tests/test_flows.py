@@ -19,6 +19,7 @@ from _references import (
     birth_death_generator,
     ergotropy_density_ref,
     ergotropy_ref,
+    random_hermitian,
     spin_rates_ref,
 )
 
@@ -64,11 +65,6 @@ def flow_functionals(model):
     return np.stack([o.T.reshape(-1) for o in O])  # tr(O rho) = vec(O^T) . vec(rho)
 
 
-def rand_herm(rng, n):
-    a = rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n))
-    return (a + a.conj().T) / 2
-
-
 def qutrit_model(T_a, T_m, seed=0):
     """Unequal qutrit levels (six Bohr frequencies), qubit ancilla, a random coupling: many
     channels, including ancilla flips that leave the system level unchanged."""
@@ -76,7 +72,7 @@ def qutrit_model(T_a, T_m, seed=0):
     U = np.linalg.qr(rng.normal(size=(3, 3)) + 1j * rng.normal(size=(3, 3)))[0]
     h_s = U @ np.diag([0.0, 1.0, 2.7]) @ U.conj().T
     return CollisionalModel(
-        h_s, np.diag([0.0, 1.3]), rand_herm(rng, 6), T_a=T_a, T_m=T_m, gamma_tilde=0.3
+        h_s, np.diag([0.0, 1.3]), random_hermitian(rng, 6), T_a=T_a, T_m=T_m, gamma_tilde=0.3
     )
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import qutip
 import scipy.linalg as sla
-from _references import I_ref
+from _references import I_ref, random_hermitian
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 import jaxcoll
@@ -22,6 +22,15 @@ from jaxcoll._model import CollisionalModel
 
 SETTINGS = settings(
     max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+)
+# random problems with two different gas temperatures (the tests away from equilibrium)
+GIVEN_OUT_OF_EQUILIBRIUM = given(
+    seed=st.integers(0, 2**32 - 1),
+    d=st.integers(2, 5),
+    k=st.integers(2, 4),
+    degenerate=st.booleans(),
+    T_a=st.floats(0.2, 5.0),
+    T_m=st.floats(0.2, 5.0),
 )
 
 
@@ -45,11 +54,6 @@ def rand_unitary(rng, n):
     z = rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n))
     q, r = np.linalg.qr(z)
     return q * (np.diag(r) / np.abs(np.diag(r)))
-
-
-def rand_herm(rng, n):
-    z = rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n))
-    return 0.5 * (z + z.conj().T)
 
 
 def rand_rho(rng, d, mix=0.05):
@@ -82,7 +86,7 @@ class Problem:
         self.W = rand_unitary(rng, k)
         self.h_a = self.W @ np.diag(self.eps) @ self.W.conj().T
         self.h_a = 0.5 * (self.h_a + self.h_a.conj().T)
-        self.v = rand_herm(rng, d * k)
+        self.v = random_hermitian(rng, d * k)
         self.rng = rng
 
     def key(self, i, j):
@@ -300,14 +304,7 @@ def test_degenerate_rate_matrix_raises():
 
 # --- CPTP structure away from equilibrium -----------------------------------------------------
 @SETTINGS
-@given(
-    seed=st.integers(0, 2**32 - 1),
-    d=st.integers(2, 5),
-    k=st.integers(2, 4),
-    degenerate=st.booleans(),
-    T_a=st.floats(0.2, 5.0),
-    T_m=st.floats(0.2, 5.0),
-)
+@GIVEN_OUT_OF_EQUILIBRIUM
 @example(seed=4, d=4, k=3, degenerate=True, T_a=3.0, T_m=0.4)
 def test_trace_hermiticity_complete_positivity(seed, d, k, degenerate, T_a, T_m):
     P = Problem(seed, d, k, degenerate)
@@ -381,14 +378,7 @@ def test_second_law_along_trajectory(seed, d, k, degenerate, T):
 
 # --- first law per channel (eq. 14-15) --------------------------------------------------------
 @SETTINGS
-@given(
-    seed=st.integers(0, 2**32 - 1),
-    d=st.integers(2, 5),
-    k=st.integers(2, 4),
-    degenerate=st.booleans(),
-    T_a=st.floats(0.2, 5.0),
-    T_m=st.floats(0.2, 5.0),
-)
+@GIVEN_OUT_OF_EQUILIBRIUM
 @example(seed=6, d=4, k=3, degenerate=True, T_a=0.3, T_m=4.0)
 def test_first_law_per_channel(seed, d, k, degenerate, T_a, T_m):
     P = Problem(seed, d, k, degenerate)

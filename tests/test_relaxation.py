@@ -9,8 +9,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.linalg as sla
+from _references import (
+    RANDOM_MODEL_CASES,
+    ListedModel,
+    Oscillator,
+    random_collisional_model,
+)
 from scipy.linalg import eigh_tridiagonal
-from test_sectors import Oscillator, _random_model
 
 import jaxcoll
 from jaxcoll._protocol import dense_superoperator
@@ -49,7 +54,7 @@ def test_zeroth_law_random_models(seed, d, k, shift):
 def test_steady_state_against_qutip(seed, d, k, spectrum, shift):
     qutip = pytest.importorskip("qutip")
     kw = dict(density=0.05, coupling=0.9) if shift else dict(gamma_tilde=0.7)
-    model, _ = _random_model(seed, d, k, spectrum, **kw)  # T_a = 1.3 != T_m = 0.8
+    model, _ = random_collisional_model(seed, d, k, spectrum, **kw)  # T_a = 1.3 != T_m = 0.8
     # QuTiP Liouvillian from the dense channel operators, built here
     H = qutip.Qobj(np.asarray(model.h_s) + np.asarray(model.h_eff()))
     c_ops = [qutip.Qobj(np.asarray(L)) for L in model.channel_operators()]
@@ -86,19 +91,11 @@ def test_spin_steady_state_eq21(J, delta, T_a):
 
 @pytest.mark.parametrize(
     "seed, d, k, spectrum, shift",
-    [
-        (0, 2, 2, "random", False),
-        (1, 5, 3, "random", True),
-        (2, 6, 2, "equidistant", False),
-        (3, 7, 3, "repeated", True),
-        (4, 8, 2, "folded", False),
-        (5, 10, 2, "random", False),
-        (6, 9, 2, "equidistant", True),
-    ],
+    RANDOM_MODEL_CASES + [(5, 10, 2, "random", False), (6, 9, 2, "equidistant", True)],
 )
 def test_relaxation_rates_random_models(seed, d, k, spectrum, shift):
     kw = dict(density=0.05, coupling=0.9) if shift else dict(gamma_tilde=0.7)
-    model, _ = _random_model(seed, d, k, spectrum, **kw)
+    model, _ = random_collisional_model(seed, d, k, spectrum, **kw)
     ref = _rates_from_eigvals(np.linalg.eigvals(dense_superoperator(model)))
     n = min(12, len(ref))
     got = jaxcoll.relaxation_rates(model, k=n)
@@ -218,31 +215,10 @@ def test_non_unique_steady_state_is_reported():
         jaxcoll.steady_state(model)
 
     # one connected block with two absorbing levels: 1 -> 0 and 1 -> 2 only
-    class TwoSinks(jaxcoll.AbstractModel):
-        T_a: jnp.ndarray
-        T_m: jnp.ndarray
-        E_R: jnp.ndarray
-
-        @property
-        def dim(self):
-            return 3
-
-        def energies(self):
-            return jnp.array([0.0, 1.0, 0.5])
-
-        def channels(self):
-            return jaxcoll.Channels(
-                jnp.array([-1.0, -0.5]),
-                jnp.zeros(2),
-                jnp.array([1.0, 2.0]),
-                [0, 1],
-                [0, 2],
-                [1, 1],
-                jnp.ones(2, dtype=complex),
-                3,
-            )
-
-    sinks = TwoSinks(jnp.array(1.0), jnp.array(1.0), jnp.array(1.0))
+    sinks = ListedModel(
+        [0.0, 1.0, 0.5], bohr=[-1.0, -0.5], ancilla=[0.0, 0.0], rates=[1.0, 2.0], channel=[0, 1],
+        row=[0, 2], col=[1, 1],
+    )  # fmt: skip
     with pytest.raises(ValueError, match="closed classes"):
         jaxcoll.steady_state(sinks, populations=True)
     # its decay rates are still defined: the dense superoperator's

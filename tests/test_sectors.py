@@ -9,42 +9,18 @@ import numpy as np
 import pytest
 import scipy.linalg as sla
 import scipy.sparse as sp
+from _references import (
+    RANDOM_MODEL_CASES,
+    ListedModel,
+    Oscillator,
+    random_collisional_model,
+    random_rho,
+)
 
 import jaxcoll
 from jaxcoll._protocol import dense_superoperator
 
-
-def _rand_rho(rng, d):
-    z = rng.normal(size=(d, d)) + 1j * rng.normal(size=(d, d))
-    rho = z @ z.conj().T
-    return rho / np.trace(rho).real
-
-
-def _random_model(seed, d, k, spectrum, **kw):
-    rng = np.random.default_rng(seed)
-    m = np.arange(d) - (d - 1) / 2
-    if spectrum == "random":
-        h = rng.normal(size=(d, d)) + 1j * rng.normal(size=(d, d))
-        hs = h + h.conj().T
-    elif spectrum == "equidistant":
-        hs = np.diag(0.8 * m)
-    elif spectrum == "repeated":
-        lev = np.sort(rng.integers(0, 3, size=d)) * 0.7
-        q, _ = np.linalg.qr(rng.normal(size=(d, d)) + 1j * rng.normal(size=(d, d)))
-        hs = q @ np.diag(lev) @ q.conj().T
-    else:  # the folded ladder of the benchmark
-        hs = np.diag(m + 0.05 * m**2) if d < 5 else np.diag((m + 2) + 0.5 * (m + 2) ** 2)
-    ha = np.diag(np.sort(rng.uniform(0, 2, size=k)))
-    v = rng.normal(size=(d * k, d * k)) + 1j * rng.normal(size=(d * k, d * k))
-    return jaxcoll.CollisionalModel(hs, ha, v + v.conj().T, T_a=1.3, T_m=0.8, **kw), rng
-
-
-CASES = [
-    (0, 2, 2, "random", False),
-    (1, 5, 3, "random", True),
-    (2, 6, 2, "equidistant", False),
-    (3, 7, 3, "repeated", True),
-    (4, 8, 2, "folded", False),
+CASES = RANDOM_MODEL_CASES + [
     (5, 4, 4, "equidistant", True),
     (6, 3, 2, "repeated", False),
     (7, 5, 2, "folded", True),
@@ -54,8 +30,8 @@ CASES = [
 @pytest.mark.parametrize("seed, d, k, spectrum, shift", CASES)
 def test_sector_evolution_equals_expm(seed, d, k, spectrum, shift):
     kw = dict(density=0.05, coupling=0.9) if shift else dict(gamma_tilde=0.7)
-    model, rng = _random_model(seed, d, k, spectrum, **kw)
-    rho = _rand_rho(rng, d)
+    model, rng = random_collisional_model(seed, d, k, spectrum, **kw)
+    rho = random_rho(rng, d)
     ts = np.array([0.0, 0.3, 1.1, 2.0])
     res = jaxcoll.evolve(model, rho, ts, rtol=1e-12, atol=1e-14)
     # reference in the working basis, from the channel list
@@ -82,73 +58,20 @@ def test_sector_evolution_equals_expm(seed, d, k, spectrum, shift):
 
 
 def test_non_bohr_homogeneous_channel_is_rejected():
-    class Bad(jaxcoll.AbstractModel):
-        T_a: jax.Array
-        T_m: jax.Array
-        E_R: jax.Array
-
-        @property
-        def dim(self):
-            return 3
-
-        def energies(self):
-            return jnp.array([0.0, 1.0, 3.0])
-
-        def channels(self):
-            # |1><0| (E = 1) and |2><1| (E = 2) in one channel
-            return jaxcoll.Channels(
-                jnp.array([1.0]),
-                jnp.array([0.0]),
-                jnp.array([1.0]),
-                [0, 0],
-                [1, 2],
-                [0, 1],
-                jnp.ones(2, dtype=complex),
-                3,
-            )
-
-    bad = Bad(jnp.array(1.0), jnp.array(1.0), jnp.array(1.0))
+    # |1><0| (E = 1) and |2><1| (E = 2) in one channel
+    bad = ListedModel(
+        [0.0, 1.0, 3.0], bohr=[1.0], ancilla=[0.0], rates=[1.0], channel=[0, 0], row=[1, 2],
+        col=[0, 1],
+    )  # fmt: skip
     with pytest.raises(ValueError, match="Bohr-homogeneous"):
         jaxcoll.evolve(bad, np.array([1.0, 0, 0]), np.array([0.0, 1.0]))
-
-
-class Oscillator(jaxcoll.AbstractModel):
-    """A user's model: truncated harmonic oscillator, a -> a (x) sigma_+ and h.c. channels."""
-
-    omega: jax.Array
-    T_a: jax.Array
-    T_m: jax.Array
-    E_R: jax.Array
-    n: int = eqx.field(static=True)
-
-    @property
-    def dim(self):
-        return self.n
-
-    def energies(self):
-        return self.omega * jnp.arange(self.n, dtype=float)
-
-    def channels(self):
-        i = np.arange(self.n - 1)
-        amp = jnp.sqrt(jnp.arange(1, self.n, dtype=float)).astype(complex)
-        up = jnp.exp(-self.omega / self.T_a)
-        return jaxcoll.Channels(
-            bohr=jnp.stack([self.omega, -self.omega]),
-            ancilla=jnp.stack([-self.omega, self.omega]),
-            rates=jnp.stack([0.3 * up, 0.3 * jnp.ones(())]),
-            channel=np.repeat([0, 1], self.n - 1),
-            row=np.concatenate([i + 1, i]),
-            col=np.concatenate([i, i + 1]),
-            value=jnp.concatenate([amp, amp]),
-            dim=self.n,
-        )
 
 
 def test_user_model_in_evolve():
     osc = Oscillator(jnp.array(1.0), jnp.array(0.7), jnp.array(1.0), jnp.array(1.0), 6)
     s = osc.sectors()
     assert s.counts()["dense"] == 0  # coherence bands: chains
-    rho = _rand_rho(np.random.default_rng(3), 6)
+    rho = random_rho(np.random.default_rng(3), 6)
     ts = np.linspace(0, 3, 4)
     res = jaxcoll.evolve(osc, rho, ts, rtol=1e-12, atol=1e-14, e_ops=[np.diag(np.arange(6.0))])
     S = dense_superoperator(osc)
@@ -181,7 +104,7 @@ def test_spin_as_collisional_model_equals_spingas(J):
     # the corner band q = 2J (one element, rho_{0,2J}) is a 1 x 1 block, the other bands chains
     assert model.sectors().counts() == gas.sectors().counts() | {"single": 1, "chain": 2 * J}
     d = gas.dim
-    rho = _rand_rho(np.random.default_rng(J), d)
+    rho = random_rho(np.random.default_rng(J), d)
     ts = np.linspace(0, 2, 5)
     a = jaxcoll.evolve(model, rho, ts, rtol=1e-11, atol=1e-13)
     b = jaxcoll.evolve(gas, rho, ts, rtol=1e-11, atol=1e-13)
@@ -234,9 +157,9 @@ def _expm_energy(model, start, t):
 
 @pytest.mark.parametrize("seed, d, k, spectrum", [(11, 5, 3, "folded"), (12, 4, 3, "repeated")])
 def test_sector_path_float32(seed, d, k, spectrum):
-    model, rng = _random_model(seed, d, k, spectrum, gamma_tilde=0.7)
+    model, rng = random_collisional_model(seed, d, k, spectrum, gamma_tilde=0.7)
     assert model.sectors().counts()["largest"] > 1  # blocks beyond the closed form
-    rho = _rand_rho(rng, d)
+    rho = random_rho(rng, d)
     p0 = rng.uniform(size=d)
     p0 /= p0.sum()
     ts = np.array([0.0, 0.4, 1.5])
@@ -255,8 +178,8 @@ def test_sector_path_float32(seed, d, k, spectrum):
 def test_sector_path_gradient_against_central_differences(seed, d, k, spectrum):
     # reverse mode (the default RecursiveCheckpointAdjoint) through the sector blocks against
     # central differences of SciPy expm of the dense superoperator from the channel list
-    model, rng = _random_model(seed, d, k, spectrum, gamma_tilde=0.7)
-    rho = _rand_rho(rng, d)
+    model, rng = random_collisional_model(seed, d, k, spectrum, gamma_tilde=0.7)
+    rho = random_rho(rng, d)
     p0 = rng.uniform(size=d)
     p0 /= p0.sum()
     t = 1.3
@@ -267,20 +190,17 @@ def test_sector_path_gradient_against_central_differences(seed, d, k, spectrum):
 
     for start in (rho, p0):
 
-        def energy(T_a, start=start):
-            r = jaxcoll.evolve(at(T_a), start, np.array([0.0, t]), rtol=1e-11, atol=1e-13)
-            return r.energy[-1]
-
-        def expect(T_a, start=start):
+        def energy_and_expect(T_a, start=start):
+            # the energy from the solver state, and <H> read by e_ops: two reads, one solve
             r = jaxcoll.evolve(
                 at(T_a), start, np.array([0.0, t]), rtol=1e-11, atol=1e-13, e_ops=[H]
             )
-            return jnp.real(r.expect[0, -1])
+            return r.energy[-1], jnp.real(r.expect[0, -1])
 
         T0 = jnp.asarray(float(model.T_a))
         h = 1e-4
         fd = (_expm_energy(at(T0 + h), start, t) - _expm_energy(at(T0 - h), start, t)) / (2 * h)
         assert abs(fd) > 1e-4  # the derivative is not trivially zero
-        for f in (energy, expect):
-            g = float(jax.grad(f)(T0))
-            assert abs(g - fd) < 1e-6 * max(1.0, abs(fd)), (f.__name__, g, fd)
+        grads = jax.jacrev(energy_and_expect)(T0)
+        for name, g in zip(("energy", "expect"), grads, strict=True):
+            assert abs(float(g) - fd) < 1e-6 * max(1.0, abs(fd)), (name, float(g), fd)

@@ -1,5 +1,5 @@
 """A user's own model (a truncated harmonic oscillator in a two-level gas, a subclass of
-`jaxcoll.AbstractModel` defined in tests/test_sectors.py) through every protocol-based public
+`jaxcoll.AbstractModel` defined in tests/_references.py) through every protocol-based public
 function, against references built here: SciPy expm trajectories, QuTiP's Liouvillian against
 the dense superoperator of the channel list, and the closed form of its jump rates."""
 
@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.linalg as sla
-from test_sectors import Oscillator
+from _references import Oscillator
 
 import jaxcoll
 from jaxcoll._protocol import dense_superoperator
