@@ -30,29 +30,54 @@ class _Parser(argparse.ArgumentParser):
         raise CLIError(f"{self.prog}: {message}")
 
 
-def _finite(name):
+def _number(name, *, integer=False, low=None, strict=False):
+    """An argparse type: a finite number (an integer with `integer=True`) that is `>= low`
+    (`> low` with `strict=True`) when `low` is given; the message names the flag."""
+    kind = "an integer" if integer else "a number"
+
     def parse(text):
         try:
-            x = float(text)
+            x = int(text) if integer else float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"{name} must be {kind}, got {text!r}") from None
         if not math.isfinite(x):
             raise argparse.ArgumentTypeError(f"{name} must be finite, got {text!r}")
+        if low is not None and (x < low or (strict and x == low)):
+            bound = f"{'>' if strict else '>='} {low:g}"
+            raise argparse.ArgumentTypeError(f"{name} must be {bound}, got {text!r}")
         return x
 
     return parse
+
+
+def _finite(name):
+    return _number(name)
 
 
 def _positive(name):
-    base = _finite(name)
+    return _number(name, low=0, strict=True)
 
-    def parse(text):
-        x = base(text)
-        if x <= 0:
-            raise argparse.ArgumentTypeError(f"{name} must be > 0, got {text!r}")
-        return x
 
-    return parse
+def _nonnegative(name):
+    return _number(name, low=0)
+
+
+def _positive_int(name):
+    return _number(name, integer=True, low=0, strict=True)
+
+
+def _nonnegative_int(name):
+    return _number(name, integer=True, low=0)
+
+
+def _profile(text):
+    from ._profiles import _BY_NAME
+
+    if text not in _BY_NAME:
+        raise argparse.ArgumentTypeError(
+            f"--profile must be one of {', '.join(sorted(_BY_NAME))}, got {text!r}"
+        )
+    return text
 
 
 def _spin(text):
@@ -65,32 +90,6 @@ def _spin(text):
             f"J must be a positive integer or half-integer, got {text!r}"
         )
     return J
-
-
-def _positive_int(name):
-    def parse(text):
-        try:
-            n = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
-        if n <= 0:
-            raise argparse.ArgumentTypeError(f"{name} must be > 0, got {text!r}")
-        return n
-
-    return parse
-
-
-def _nonnegative_int(name):
-    def parse(text):
-        try:
-            n = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
-        if n < 0:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 0, got {text!r}")
-        return n
-
-    return parse
 
 
 def _print_table(rows, headers):
@@ -108,34 +107,63 @@ def _write_json(path, payload):
     print(f"wrote {path}")
 
 
+def _flag(p, flag, kind, default, help):
+    """One option whose value `kind(flag)` (`_finite`, `_positive`, ...) parses and checks."""
+    p.add_argument(flag, type=kind(flag), default=default, help=help)
+
+
 def _add_energy_args(p):
-    p.add_argument("--omega-s", type=_finite("--omega-s"), default=1.0, help="level spacing")
-    p.add_argument("--E-R", type=_positive("--E-R"), default=1.0, help="interaction energy")
+    _flag(p, "--omega-s", _finite, 1.0, "level spacing")
+    _flag(p, "--E-R", _positive, 1.0, "interaction energy")
 
 
 def _add_rate_scale_args(p):
-    p.add_argument(
-        "--gamma-tilde",
-        type=_positive("--gamma-tilde"),
-        default=None,
-        help="rate prefactor Gamma~ of eq. (19)",
-    )
-    p.add_argument(
-        "--density",
-        type=_positive("--density"),
-        default=None,
-        help="n R^3, with --coupling: Gamma~ from eq. (D4)",
-    )
-    p.add_argument("--coupling", type=_finite("--coupling"), default=None, help="V0 / E_R")
+    _flag(p, "--gamma-tilde", _positive, None, "rate prefactor Gamma~ of eq. (19)")
+    _flag(p, "--density", _positive, None, "n R^3, with --coupling: Gamma~ from eq. (D4)")
+    _flag(p, "--coupling", _finite, None, "V0 / E_R")
 
 
-def _add_gas_args(p):
-    """The flags of one gas: energies, the point (--delta, --T-a, --T-m) and the rate scale."""
+# The gas's point: flag, parameter, what it is.
+_POINT = (
+    ("--T-a", "T_a", "ancilla temperature"),
+    ("--T-m", "T_m", "motional temperature"),
+    ("--delta", "delta", "detuning Delta"),
+)
+
+
+def _one_value(flag, name, what):
+    parse = _finite(flag) if name == "delta" else _positive(flag)
+    return dict(type=parse, default=0.0 if name == "delta" else 1.0, help=what)
+
+
+def _add_gas_args(p, point=_one_value):
+    """The flags of one gas: energies, the point (--T-a, --T-m, --delta; `point(flag, name,
+    what)` gives each one's `add_argument` keywords: one value by default, the axes of `scan`
+    and the boxes of `optimize`), the rate scale and the interaction shape."""
     _add_energy_args(p)
-    p.add_argument("--delta", type=_finite("--delta"), default=0.0, help="detuning Delta")
-    p.add_argument("--T-a", type=_positive("--T-a"), default=1.0, help="ancilla temperature")
-    p.add_argument("--T-m", type=_positive("--T-m"), default=1.0, help="motional temperature")
+    for flag, name, what in _POINT:
+        p.add_argument(flag, dest=name, **point(flag, name, what))
     _add_rate_scale_args(p)
+    p.add_argument(
+        "--profile",
+        type=_profile,
+        default=None,
+        help="interaction profile g(r/R): gaussian (default, eq. D1), exponential, yukawa, "
+        "square_well",
+    )
+    _flag(p, "--drift", _nonnegative, None, "drift speed m|u|R/hbar of the gas (default: at rest)")
+
+
+def _add_output_args(p, out="JSON file to write", progress=False):
+    """`--no-progress` (where there is a progress bar) and `--out`."""
+    if progress:
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--out", default=None, help=out)
+
+
+def _shape_kwargs(args):
+    """`profile=`, `drift=` from the flags."""
+    return dict(profile=args.profile, drift=args.drift)
 
 
 def _rate_scale_kwargs(args, default=1.0):
@@ -165,6 +193,7 @@ def _gas_from_args(args, J):
         T_m=args.T_m,
         E_R=args.E_R,
         **_rate_scale_kwargs(args),
+        **_shape_kwargs(args),
     )
 
 
@@ -260,6 +289,7 @@ def _gas_parameters(gas):
     )
     if gas.density is not None:
         out.update(density=float(gas.density), coupling=float(gas.coupling))
+    out.update(profile=gas.profile.name, drift=None if gas.drift is None else float(gas.drift))
     return out
 
 
@@ -348,7 +378,7 @@ def _cmd_scan(args):
         )
     if args.t_final is not None and args.t_final <= 0:
         raise CLIError(f"jaxcoll scan: --t-final must be > 0, got {args.t_final:g}")
-    scale = _rate_scale_kwargs(args)
+    scale = _rate_scale_kwargs(args) | _shape_kwargs(args)
     # One concrete construction validates J and the fixed parameters before tracing.
     probe = SpinGas(
         args.J,
@@ -381,6 +411,7 @@ def _cmd_scan(args):
         J=probe.J,
         axes={k: v.tolist() for k, v in axes.items()},
         fixed=fixed,
+        **_shape_kwargs(args),
         t_final=args.t_final,
         shape=list(shape),
         **{k: np.asarray(v).reshape(shape).tolist() for k, v in res.items()},
@@ -413,6 +444,19 @@ def _cmd_scan(args):
 
 # --- optimize ----------------------------------------------------------------------------------
 
+_BOXES = {"T_a": (0.2, 5.0), "T_m": (0.05, 5.0), "delta": (0.0, 10.0)}
+
+
+def _box(flag, name, what):
+    lo, hi = _BOXES[name]
+    return dict(
+        type=_finite(flag),
+        nargs=2,
+        metavar=("LO", "HI"),
+        default=(lo, hi),
+        help=f"{what}: bounds (default {lo:g} {hi:g})",
+    )
+
 
 def _cmd_optimize(args):
     from ._optimize import optimize_ergotropy
@@ -428,6 +472,7 @@ def _cmd_optimize(args):
         omega_s=args.omega_s,
         E_R=args.E_R,
         **_rate_scale_kwargs(args, default=None),
+        **_shape_kwargs(args),
         objective=args.objective,
         steps=args.steps,
         seed=args.seed,
@@ -454,6 +499,7 @@ def _cmd_optimize(args):
         omega_s=args.omega_s,
         E_R=args.E_R,
         **_rate_scale_kwargs(args, default=None),
+        **_shape_kwargs(args),
     )
     _write_json(args.out, payload)
 
@@ -535,6 +581,15 @@ def _version():
         return "unknown"
 
 
+def _command(sub, name, func, help, description=None, spin=False):
+    """The parser of subcommand `name`, which runs `func(args)`; `spin=True` adds `--J`."""
+    p = sub.add_parser(name, help=help, description=description, allow_abbrev=False)
+    p.set_defaults(func=func)
+    if spin:
+        p.add_argument("--J", type=_spin, required=True, help="spin quantum number")
+    return p
+
+
 def _build_parser():
     parser = _Parser(
         prog="jaxcoll",
@@ -546,29 +601,27 @@ def _build_parser():
     parser.add_argument("--version", action="version", version=f"jaxcoll {_version()}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
-    p = sub.add_parser(
-        "reproduce", help="write the paper's figures and results.json", allow_abbrev=False
+    p = _command(
+        sub, "reproduce", _cmd_reproduce, help="write the paper's figures and results.json"
     )
-    p.set_defaults(func=_cmd_reproduce)
     p.add_argument("--out", default="jaxcoll-results", help="output folder")
     p.add_argument("--fast", action="store_true", help="small sizes (for smoke tests)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    p = sub.add_parser(
-        "rates", help="rates Gamma_+-, Gamma~ and the effective temperature", allow_abbrev=False
+    p = _command(
+        sub, "rates", _cmd_rates, help="rates Gamma_+-, Gamma~ and the effective temperature"
     )
-    p.set_defaults(func=_cmd_rates)
     _add_gas_args(p)
-    p.add_argument("--out", default=None, help="JSON file to write")
+    _add_output_args(p)
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "evolve",
+        _cmd_evolve,
         help="evolve a spin in the gas; table of t, energy, ergotropy",
         description="Evolve a spin J under eq. (18) and print t, energy <h_S> and ergotropy.",
-        allow_abbrev=False,
+        spin=True,
     )
-    p.set_defaults(func=_cmd_evolve)
-    p.add_argument("--J", type=_spin, required=True, help="spin quantum number")
     _add_gas_args(p)
     p.add_argument(
         "--initial",
@@ -576,147 +629,90 @@ def _build_parser():
         default="ground",
         help="initial state (default ground)",
     )
-    p.add_argument(
-        "--T0",
-        type=_positive("--T0"),
-        default=None,
-        help="temperature of the thermal initial state",
+    _flag(p, "--T0", _positive, None, "temperature of the thermal initial state")
+    _flag(
+        p, "--theta", _finite, math.pi / 2, "polar angle of the coherent initial state (0: m = +J)"
     )
-    p.add_argument(
-        "--theta",
-        type=_finite("--theta"),
-        default=math.pi / 2,
-        help="polar angle of the coherent initial state (0: m = +J)",
-    )
-    p.add_argument("--phi", type=_finite("--phi"), default=0.0, help="azimuth (coherent)")
+    _flag(p, "--phi", _finite, 0.0, "azimuth (coherent)")
     p.add_argument("--t-final", type=_positive("--t-final"), required=True, help="final time")
-    p.add_argument(
-        "--n-points",
-        type=_positive_int("--n-points"),
-        default=11,
-        help="number of output times in [0, t-final] (>= 2)",
-    )
-    p.add_argument("--out", default=None, help="JSON file to write")
+    _flag(p, "--n-points", _positive_int, 11, "number of output times in [0, t-final] (>= 2)")
+    _add_output_args(p)
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "validity",
+        _cmd_validity,
         help="check the low-density, Born and Markov assumptions for a spin gas",
         description="Print the dimensionless numbers behind the master equation's assumptions "
         "(n R^3, n lambda_th^3, V0 ||v||/E_R, a_B/R, Gamma_max tau_c, secular ratio) with their "
         "thresholds and what each means. --strict: exit status 1 if any is violated.",
-        allow_abbrev=False,
+        spin=True,
     )
-    p.set_defaults(func=_cmd_validity)
-    p.add_argument("--J", type=_spin, required=True, help="spin quantum number")
     _add_gas_args(p)
-    p.add_argument(
-        "--threshold",
-        type=_positive("--threshold"),
-        default=0.1,
-        help="a number counts as << 1 when <= this (default 0.1)",
-    )
+    _flag(p, "--threshold", _positive, 0.1, "a number counts as << 1 when <= this (default 0.1)")
     p.add_argument("--strict", action="store_true", help="exit status 1 if a criterion fails")
-    p.add_argument("--out", default=None, help="JSON file to write")
+    _add_output_args(p)
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "scan",
+        _cmd_scan,
         help="grid over two of T_a, T_m, delta (rates, T_eff, ergotropy); JSON or npz",
         description="Scan a grid over two of --T-a/--T-m/--delta: give each axis as LO HI N "
         "and the third parameter as one value. Prints the best points; --out writes JSON, or "
         "npz if the name ends in .npz.",
-        allow_abbrev=False,
+        spin=True,
     )
-    p.set_defaults(func=_cmd_scan)
-    p.add_argument("--J", type=_spin, required=True, help="spin quantum number")
-    _add_energy_args(p)
-    for flag, dest in (("--T-a", "T_a"), ("--T-m", "T_m"), ("--delta", "delta")):
-        p.add_argument(
-            flag,
-            dest=dest,
+    _add_gas_args(
+        p,
+        lambda flag, name, what: dict(
             type=_finite(flag),
             nargs="+",
             required=True,
             metavar="X",
-            help="one value, or an axis LO HI N",
-        )
-    _add_rate_scale_args(p)
-    p.add_argument(
-        "--t-final",
-        type=_finite("--t-final"),
-        default=None,
-        help="also the ergotropy at this time from the ground state",
+            help=f"{what}: one value, or an axis LO HI N",
+        ),
     )
-    p.add_argument(
-        "--rows",
-        type=_positive_int("--rows"),
-        default=20,
-        help="table rows to print (best points first)",
-    )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--out", default=None, help="JSON file, or .npz")
+    _flag(p, "--t-final", _finite, None, "also the ergotropy at this time from the ground state")
+    _flag(p, "--rows", _positive_int, 20, "table rows to print (best points first)")
+    _add_output_args(p, "JSON file, or .npz", progress=True)
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "optimize",
+        _cmd_optimize,
         help="maximise the ergotropy at t-final over T_a, T_m, delta (optax + L-BFGS-B)",
         description="Maximise the ergotropy W(t_f) of a spin J charged from its ground state "
         "by a gas of fixed density and coupling (or a fixed --gamma-tilde), over the box given "
         "by --T-a/--T-m/--delta LO HI. Writes JSON with T_a, T_m, delta, ergotropy and the "
         "search history.",
-        allow_abbrev=False,
+        spin=True,
     )
-    p.set_defaults(func=_cmd_optimize)
-    p.add_argument("--J", type=_spin, required=True, help="spin quantum number")
     p.add_argument(
         "--t-final", type=_positive("--t-final"), required=True, help="charging time t_f (hbar/E_R)"
     )
-    _add_energy_args(p)
-    _add_rate_scale_args(p)
-    for flag, default in (("--T-a", (0.2, 5.0)), ("--T-m", (0.05, 5.0)), ("--delta", (0.0, 10.0))):
-        p.add_argument(
-            flag,
-            type=_finite(flag),
-            nargs=2,
-            metavar=("LO", "HI"),
-            default=default,
-            help=f"bounds (default {default[0]:g} {default[1]:g})",
-        )
+    _add_gas_args(p, _box)
     p.add_argument(
         "--objective",
         choices=("ergotropy", "power"),
         default="ergotropy",
         help="W(t_f), or the best mean charging power max_t W(t)/t",
     )
-    p.add_argument("--steps", type=_nonnegative_int("--steps"), default=40, help="Adam steps")
-    p.add_argument(
-        "--starts",
-        type=_positive_int("--starts"),
-        default=3,
-        help="Adam starts from the best grid points",
-    )
-    p.add_argument(
-        "--scan-points",
-        type=_positive_int("--scan-points"),
-        default=10,
-        help="coarse grid points per axis (>= 2)",
-    )
-    p.add_argument(
-        "--polish",
-        type=_nonnegative_int("--polish"),
-        default=60,
-        help="L-BFGS-B iterations (0: none)",
-    )
-    p.add_argument("--seed", type=_nonnegative_int("--seed"), default=0, help="random seed")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--out", default=None, help="JSON file to write")
+    _flag(p, "--steps", _nonnegative_int, 40, "Adam steps")
+    _flag(p, "--starts", _positive_int, 3, "Adam starts from the best grid points")
+    _flag(p, "--scan-points", _positive_int, 10, "coarse grid points per axis (>= 2)")
+    _flag(p, "--polish", _nonnegative_int, 60, "L-BFGS-B iterations (0: none)")
+    _flag(p, "--seed", _nonnegative_int, 0, "random seed")
+    _add_output_args(p, progress=True)
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "bench",
+        _cmd_bench,
         help="a quick timing of the main kernels (full suite: benchmarks/)",
-        allow_abbrev=False,
     )
-    p.set_defaults(func=_cmd_bench)
     p.add_argument("--quick", action="store_true", help="smaller sizes")
-    p.add_argument("--out", default=None, help="JSON file to write")
+    _add_output_args(p)
 
     return parser, sub
 

@@ -10,7 +10,7 @@ accelerators (GPU, TPU), chosen when a function is traced:
 - spectra of Hermitian matrices (`_evolve._spectrum`: general ergotropy, von Neumann entropy of
   stored states): on CPU NumPy's LAPACK `eigvalsh` through `jax.pure_callback`; on accelerators
   `jnp.linalg.eigvalsh` (cuSOLVER `syevd` on NVIDIA GPUs);
-- the sorts of eq. (23) and of the passive energy (`_evolve._sorted_form`): on CPU NumPy's
+- the sorts of eq. (23) and of the passive energy (`_observables._sorted_form`): on CPU NumPy's
   stable sort through `jax.pure_callback` (rows of 512 entries or more); on accelerators
   `lax.sort`;
 - the tridiagonal solver of the spin model's `tridiagonal="auto"` (`_evolve._spin_operator`): on CPU

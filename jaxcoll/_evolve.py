@@ -35,7 +35,6 @@ are static.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import numbers
 
 import diffrax
@@ -43,13 +42,14 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Complex, Float, Int
+from jaxtyping import Array, ArrayLike, Complex, Float, Int
 
 from . import _config, _expm, _sectors
-from ._observables import shannon_entropy
+from ._observables import _ergotropy_ascending, _passive_energy, shannon_entropy
 from ._options import SolverOptions, solver_options
+from ._profiles import InteractionProfile
 from ._protocol import AbstractModel, Channels, Sectors, check_bohr_homogeneous, complex_dtype
-from ._rates import spin_rates
+from ._rates import _checked, _rates_for
 from ._solver import (
     AbstractStructuredOperator,
     DenseOperator,
@@ -106,8 +106,9 @@ class EvolveResult(eqx.Module):
 
 
 class _SpinLadder(AbstractModel):
-    r"""The spin population sector in the units of Fig. 2: rates `spin_rates(D, A, alpha)`
-    (time in $1/\tilde\Gamma$), energies $m$ in units of $\omega_S$.
+    r"""The spin population sector in the units of Fig. 2: rates `spin_rates(D, A, alpha,
+    profile=profile, drift=drift)` (time in $1/\tilde\Gamma$), energies $m$ in units of
+    $\omega_S$.
 
     `m` is an array leaf rather than a constant so that XLA does not fold work on it (a sort
     of $2\times 10^6$ constants would take minutes to compile).
@@ -118,6 +119,11 @@ class _SpinLadder(AbstractModel):
     A: Float[Array, ""]
     alpha: Float[Array, ""]
     m: Float[Array, " d"]
+    profile: InteractionProfile
+    drift: Float[Array, ""] | None
+
+    def rates(self):
+        return _rates_for(self.profile, self.drift, self.D, self.A, self.alpha, log=False)
 
     @property
     def dim(self) -> int:
@@ -129,7 +135,7 @@ class _SpinLadder(AbstractModel):
     def channels(self) -> Channels:
         c = jnp.sqrt((self.J - self.m[:-1]) * (self.J + self.m[:-1] + 1.0))
         one = jnp.ones((), dtype=self.m.dtype)
-        return ladder_channels(c, one, jnp.zeros(()), *spin_rates(self.D, self.A, self.alpha))
+        return ladder_channels(c, one, jnp.zeros(()), *self.rates())
 
     def is_real(self) -> bool:
         return True
@@ -143,7 +149,7 @@ class _SpinLadder(AbstractModel):
         return tuple(x[None] for x in self.population_generator())
 
     def population_generator(self):
-        gp, gm = spin_rates(self.D, self.A, self.alpha)
+        gp, gm = self.rates()
         m = self.m[:-1]
         return birth_death_bands(gp, gm, (self.J - m) * (self.J + m + 1.0))
 
@@ -183,84 +189,6 @@ def _unpack(X):
     re = jnp.where(upper, X, X.T)
     lo = jnp.where(strict_lower, X, jnp.zeros_like(X))
     return jax.lax.complex(re, lo - lo.T)
-
-
-# Sorting for eq. (23) and the passive energy. On CPU the sort runs in NumPy through a callback
-# (the permutation only when differentiating): XLA's CPU sort is much slower and would dominate
-# the cost of ergotropy curves (timings: benchmarks/README.md, "Host sort and spectra").
-# Timsort ("stable") is adaptive: populations are nearly unimodal along the ladder, so it runs
-# in about linear time. Elsewhere (GPU), and for short rows (where the fixed cost of a callback
-# dominates), `lax.sort`.
-
-
-def _descending(x):
-    return np.flip(np.sort(x, axis=-1, kind="stable"), axis=-1)
-
-
-def _host_eq23(q, e):
-    q = np.asarray(q)
-    return np.sum(np.asarray(e) * (q - _descending(q)), axis=-1).astype(q.dtype)
-
-
-def _host_passive(r, e):
-    r = np.asarray(r)
-    return np.sum(np.asarray(e) * _descending(r), axis=-1).astype(r.dtype)
-
-
-def _host_argsort_descending(x):
-    return np.flip(np.argsort(np.asarray(x), axis=-1, kind="stable"), axis=-1).astype(np.int32)
-
-
-def _sorted_form(host, combine):
-    """`f(x, e) = combine(x, x_desc, e)` summed over the last axis, sorted on the host."""
-
-    @jax.custom_jvp
-    def f(x, e):
-        out = jax.ShapeDtypeStruct(x.shape[:-1], x.dtype)
-        return jax.pure_callback(host, out, x, e, vmap_method="expand_dims")
-
-    @f.defjvp
-    def f_jvp(primals, tangents):
-        (x, e), (dx, de) = primals, tangents
-        idx = jax.pure_callback(
-            _host_argsort_descending,
-            jax.ShapeDtypeStruct(x.shape, jnp.int32),
-            x,
-            vmap_method="expand_dims",
-        )
-        xd = jnp.take_along_axis(x, idx, axis=-1)
-        dxd = jnp.take_along_axis(dx, idx, axis=-1)
-        value = jnp.sum(combine(x, xd, e), axis=-1)
-        tangent = jnp.sum(combine(dx, dxd, e) + combine(x, xd, de), axis=-1)
-        return value, tangent
-
-    def dispatch(x, e):
-        def default(x, e):
-            xd = jnp.flip(jnp.sort(x, axis=-1), axis=-1)
-            return jnp.sum(combine(x, xd, e), axis=-1)
-
-        if x.shape[-1] < _HOST_SORT_MIN:
-            return default(x, e)
-        return _config.platform_dependent(x, e, cpu=f, default=default)
-
-    return dispatch
-
-
-_HOST_SORT_MIN = 512
-
-# eq. (23): sum_i e_i [q_i - q^desc_i], q the populations in ascending order of the levels e.
-# One sum of differences: exactly zero for a passive state (q already non-increasing).
-_eq23 = _sorted_form(_host_eq23, lambda q, qd, e: e * (q - qd))
-# Passive energy sum_k r^desc_k e^asc_k of a spectrum r (general ergotropy).
-_passive_energy = _sorted_form(_host_passive, lambda r, rd, e: e * rd)
-
-
-def _ergotropy_populations(q, e_asc):
-    r"""Eq. (23), $\mathcal W = \sum_i \varepsilon^\uparrow_i [P(\varepsilon^\uparrow_i)
-    - P^\downarrow_i]$, for populations `q` listed in the ascending order of the levels `e_asc`
-    (equals `ergotropy_populations`; zero, exactly, for passive populations)."""
-    w = _eq23(q, e_asc)
-    return jnp.where(w > 0, w, jnp.zeros_like(w))
 
 
 def _host_eigvalsh(a):
@@ -509,7 +437,7 @@ class _Problem(eqx.Module):
             p = state
             energy = jnp.sum(eps * p)
             if "ergotropy" in self.which:
-                out["ergotropy"] = _ergotropy_populations(p[self.order], e_asc)
+                out["ergotropy"] = _ergotropy_ascending(p[self.order], e_asc)
             if "entropy" in self.which:
                 out["entropy"] = shannon_entropy(p)
         else:
@@ -1125,14 +1053,16 @@ def ergotropy_curve(
     atol: float | None = None,
     options: SolverOptions | None = None,
     adjoint: diffrax.AbstractAdjoint | None = None,
+    profile: InteractionProfile | str | None = None,
+    drift: ArrayLike | None = None,
     **solver_options_kw,
 ) -> Float[Array, " n_t"]:
     r"""Ergotropy $\mathcal W(t_i)/\omega_S$ of the spin started in its ground state (Fig. 2).
 
     The spin of eq. (18) evolves in its population sector (eq. 11) with the rates
-    $\Gamma_\pm/\tilde\Gamma$ = `spin_rates(D, A, alpha)`, so time is in units of
-    $1/\tilde\Gamma$; the ergotropy is eq. (23) with levels $m = -J, \dots, J$ (units of
-    $\omega_S$). The spin is in its ground state at $t = 0$, whatever `ts[0]` is: `ts` are
+    $\Gamma_\pm/\tilde\Gamma$ = `spin_rates(D, A, alpha)` (with `profile`, `drift`), so time is in
+    units of $1/\tilde\Gamma$; the ergotropy is eq. (23) with levels $m = -J, \dots, J$ (units
+    of $\omega_S$). The spin is in its ground state at $t = 0$, whatever `ts[0]` is: `ts` are
     times since that start (unlike `evolve`, whose `rho0` is the state at `ts[0]`), so the
     curve at `ts = [0.5, 3, 10]` is the tail of the one at `[0, 0.5, 3, 10]`.
 
@@ -1147,9 +1077,11 @@ def ergotropy_curve(
       1-norm error of the populations) for $d \le 64$ in float64, and integrates with the
       adaptive solver otherwise.
     - `adjoint`: as for `evolve`.
+    - `profile`, `drift`: the interaction profile and the drift speed of the gas, as for
+      `spin_rates` (default: the Gaussian of eq. (D1), the gas at rest).
 
-    **Returns:** shape `(n_t,)`. Jit-able, differentiable in `D`, `A`, `alpha`, and `vmap`s
-    over them.
+    **Returns:** shape `(n_t,)`. Jit-able, differentiable in `D`, `A`, `alpha` (and `drift`),
+    and `vmap`s over them.
     """
     opts = solver_options(
         options, caller="ergotropy_curve", rtol=rtol, atol=atol, **solver_options_kw
@@ -1157,12 +1089,16 @@ def ergotropy_curve(
     J = check_spin(J)
     grid = _times_from_zero(ts)
     d = int(round(2 * J)) + 1
+    # Array leaves (weakly typed for Python numbers): new values do not recompile.
+    D, A, alpha, profile, drift = _checked(D, A, alpha, profile, drift)
+    D, A, alpha = (jnp.asarray(x) for x in (D, A, alpha))
+    m = np.arange(d, dtype=float) - J
+    model = _SpinLadder(J=J, D=D, A=A, alpha=alpha, m=m, profile=profile, drift=drift)
     if _expm.chosen(opts.exponential, d, opts.dtype):
         if opts.dtype is not None and jnp.dtype(opts.dtype) != jnp.float64:
             raise ValueError("solver='exponential' computes in float64: use dtype=None")
-        w = _curve_exponential(D, A, alpha, grid, d=d, tol=float(opts.atol))
+        w = _curve_exponential(model, grid, tol=float(opts.atol))
         return jnp.where(grid[1:] > 0, w, jnp.zeros_like(w))
-    model = _SpinLadder(J=J, D=D, A=A, alpha=alpha, m=np.arange(d, dtype=float) - J)
     p0 = np.zeros(d)
     p0[0] = 1.0
     ys, _ = _run(
@@ -1183,8 +1119,9 @@ def ergotropy_curve(
     return jnp.where(grid[1:] > 0, w, jnp.zeros_like(w))
 
 
-@functools.partial(jax.jit, static_argnames=("d", "tol"))
-def _curve_exponential(D, A, alpha, grid, *, d, tol):
+@eqx.filter_jit
+def _curve_exponential(model, grid, *, tol):
     """`ergotropy_curve` by exact propagation (`_expm.py`), without its first save point."""
-    pops = _expm.from_ground(*spin_rates(D, A, alpha), grid, d, tol)
-    return _ergotropy_populations(pops[1:], jnp.arange(d, dtype=grid.dtype) - (d - 1) / 2)
+    d = model.dim
+    pops = _expm.from_ground(*model.rates(), grid, d, tol)
+    return _ergotropy_ascending(pops[1:], jnp.arange(d, dtype=grid.dtype) - (d - 1) / 2)

@@ -4,9 +4,12 @@ Each functional takes `params`, a dict of physical parameters of the spin model 
 (any of `T_a`, `T_m`, `delta`, `omega_s`, `E_R`, `density`, `coupling`, `gamma_tilde`), plus
 keyword values for the ones held fixed: every parameter may go either way, e.g.
 `ergotropy_at({"T_m": 0.05, "delta": 0.4}, 3.0, J=20, T_a=3.0, density=0.01, coupling=1.0)`
-differentiates in $T_M$ and $\Delta$ only. The spin starts in its ground state at $t = 0$ and
-evolves under eq. (18); only the population sector is needed (the state stays diagonal): it is
-propagated exactly for short ladders, integrated by `evolve` otherwise (`SolverOptions.solver`).
+differentiates in $T_M$ and $\Delta$ only. The keywords are those of `spin_model`, including the
+interaction shape (`profile=`, `drift=`, as for `SpinGas`); the solver settings come as
+`options=` or as keywords named like the fields of `SolverOptions`. The spin starts in its
+ground state at $t = 0$ and evolves under eq. (18); only the population sector is needed (the
+state stays diagonal): it is propagated exactly for short ladders, integrated by `evolve`
+otherwise (`SolverOptions.solver`).
 Everything in `params` is a leaf that `jax.grad`, `jax.jacfwd` and `jax.vmap` see; with `density`
 and `coupling` the rate prefactor follows the motional temperature, $\tilde\Gamma \propto
 T_M^{-3/2}$ (eq. D4), so $\partial/\partial T_M$ includes it.
@@ -50,6 +53,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
@@ -61,9 +65,10 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
 from . import _config, _expm  # noqa: F401  (_config: float64 on import)
-from ._evolve import _ergotropy_populations, _times_from_zero, evolve
-from ._observables import ergotropy_populations
-from ._options import SolverOptions, solver_options
+from ._evolve import _times_from_zero, evolve
+from ._observables import _ergotropy_ascending, ergotropy_populations
+from ._options import _FIELDS as _OPTION_FIELDS, SolverOptions, solver_options
+from ._profiles import InteractionProfile, check_drift, check_profile
 from ._spin import SpinGas, tridiagonal_apply
 from ._validation import check_real
 
@@ -82,19 +87,14 @@ __all__ = [
 
 PARAM_NAMES = ("T_a", "T_m", "delta", "omega_s", "E_R", "density", "coupling", "gamma_tilde")
 
+Params = Mapping[str, ArrayLike]
+
 Mode = Literal["reverse", "forward", "scaling"]
 _MODES = ("reverse", "forward", "scaling")
 
 # Solver settings of the functionals where the caller gives none: `SolverOptions`' defaults,
 # with the step budget for which the reverse-mode checkpoints are laid out.
 _MAX_STEPS = 16384
-
-
-def _options(options, rtol, atol, solver_kw, caller) -> SolverOptions:
-    opts = solver_options(options, caller=caller, rtol=rtol, atol=atol, **solver_kw)
-    if opts.max_steps is None:
-        opts = dataclasses.replace(opts, max_steps=_MAX_STEPS)
-    return opts
 
 
 def spin_model(
@@ -109,8 +109,13 @@ def spin_model(
     density: ArrayLike | None = None,
     coupling: ArrayLike | None = None,
     gamma_tilde: ArrayLike | None = None,
+    profile: InteractionProfile | str | None = None,
+    drift: ArrayLike | None = None,
 ) -> SpinGas:
     r"""The `SpinGas` of eq. (17)-(19) with `params` overriding the keyword values.
+
+    Its keywords are the fixed physical parameters that every trajectory functional
+    (`ergotropy_at`, ...) and `optimize_ergotropy` take by keyword as well.
 
     **Arguments:**
     - `params`: dict with any of `T_a`, `T_m`, `delta`, `omega_s`, `E_R`, `density`,
@@ -120,13 +125,27 @@ def spin_model(
       for those not in `params`. `T_a`, `T_m` and `delta` must each be given one way or the
       other. Exactly one rate scale: `gamma_tilde`, or `density` and `coupling`
       ($\tilde\Gamma$ then follows $T_M$, eq. D4).
+    - `profile`: the interaction profile (an `InteractionProfile` or its name; default the
+      Gaussian of eq. (D1)), as for `SpinGas`.
+    - `drift`: drift speed $m|\mathbf u|R/\hbar \ge 0$ of the gas, or its 3-vector (default:
+      at rest), as for `SpinGas`.
 
     **Returns:** a `SpinGas`.
     """
     _check_params(params)
-    return SpinGas(
-        J, **_resolve(params, T_a, T_m, delta, omega_s, E_R, density, coupling, gamma_tilde)
-    )
+    fixed = dict(T_a=T_a, T_m=T_m, delta=delta, omega_s=omega_s, E_R=E_R, density=density)
+    fixed |= dict(coupling=coupling, gamma_tilde=gamma_tilde, profile=profile, drift=drift)
+    return SpinGas(J, **_resolve(params, fixed))
+
+
+# The fixed physical keywords (`spin_model`'s, J aside) and their defaults.
+_MODEL_DEFAULTS = {
+    name: p.default
+    for name, p in inspect.signature(spin_model).parameters.items()
+    if p.kind is inspect.Parameter.KEYWORD_ONLY and name != "J"
+}
+# Keywords that are solver settings: the fields of `SolverOptions` and the deprecated `method`.
+_SOLVER_KEYWORDS = (*_OPTION_FIELDS, "method")
 
 
 def _check_params(params):
@@ -139,24 +158,42 @@ def _check_params(params):
         raise ValueError(f"params has unknown keys {unknown}; allowed: {list(PARAM_NAMES)}")
 
 
-def _resolve(params, T_a, T_m, delta, omega_s, E_R, density, coupling, gamma_tilde) -> dict:
-    """The `SpinGas` keyword values: `params` entries over the fixed (keyword) ones."""
-    fixed = {"T_a": T_a, "T_m": T_m, "delta": delta}
-    missing = [k for k, v in fixed.items() if k not in params and v is None]
+def _resolve(params, fixed) -> dict:
+    """The `SpinGas` keyword values: `params` entries over the `fixed` (keyword) ones, which
+    default to `spin_model`'s defaults."""
+    kw = _MODEL_DEFAULTS | dict(fixed)
+    missing = [k for k in ("T_a", "T_m", "delta") if k not in params and kw[k] is None]
     if missing:
         raise ValueError(
             f"T_a, T_m and delta must each be given, in params or by keyword; missing {missing}"
         )
-    values = {"omega_s": omega_s, "E_R": E_R} | fixed
-    if "gamma_tilde" in params or (gamma_tilde is not None and "density" not in params):
-        values["gamma_tilde"] = params.get("gamma_tilde", gamma_tilde)
+    values = {k: kw[k] for k in ("omega_s", "E_R", "T_a", "T_m", "delta")}
+    if "gamma_tilde" in params or (kw["gamma_tilde"] is not None and "density" not in params):
+        values["gamma_tilde"] = params.get("gamma_tilde", kw["gamma_tilde"])
     else:
-        values["density"] = params.get("density", density)
-        values["coupling"] = params.get("coupling", coupling)
+        values["density"] = params.get("density", kw["density"])
+        values["coupling"] = params.get("coupling", kw["coupling"])
     for k in ("omega_s", "E_R", "T_a", "T_m", "delta"):
         if k in params:
             values[k] = params[k]
-    return values
+    return values | {"profile": kw["profile"], "drift": kw["drift"]}
+
+
+def _split(caller, options, rtol, atol, kwargs) -> tuple[dict, SolverOptions]:
+    """A functional's keyword arguments split into the fixed physical parameters (those of
+    `spin_model`) and the solver settings (`SolverOptions`); any other name is a `TypeError`."""
+    unknown = sorted(set(kwargs) - set(_MODEL_DEFAULTS) - set(_SOLVER_KEYWORDS))
+    if unknown:
+        raise TypeError(
+            f"{caller}() got unexpected keyword arguments {unknown}; it takes the physical "
+            f"parameters of spin_model {list(_MODEL_DEFAULTS)} and the fields of SolverOptions"
+        )
+    fixed = {k: v for k, v in kwargs.items() if k in _MODEL_DEFAULTS}
+    solver_kw = {k: v for k, v in kwargs.items() if k not in _MODEL_DEFAULTS}
+    opts = solver_options(options, caller=caller, rtol=rtol, atol=atol, **solver_kw)
+    if opts.max_steps is None:
+        opts = dataclasses.replace(opts, max_steps=_MAX_STEPS)
+    return fixed, opts
 
 
 def _as_float(x):
@@ -190,7 +227,7 @@ def _solve_exponential(model: SpinGas, ts: Float[Array, " n"], opts: SolverOptio
     derivative is the derivative of the exact flow (`propagate`'s `custom_jvp`)."""
     pops = _expm.from_ground(*model.rates(), ts, model.dim, opts.atol)
     eps = model.energies()
-    return jnp.stack([_ergotropy_populations(pops, eps), pops @ eps])
+    return jnp.stack([_ergotropy_ascending(pops, eps), pops @ eps])
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
@@ -267,7 +304,7 @@ def _solve_scaling_jvp(opts, primals, tangents):
     return we, d_out
 
 
-def _trajectory(params, ts, kw, opts):
+def _trajectory(params, ts, J, fixed, opts):
     """`(W(ts), E(ts))` from the ground state at t = 0, all inputs canonicalised.
 
     The model parameters are packed into one vector and sliced back. Under `jvp` or `vmap` all
@@ -278,9 +315,9 @@ def _trajectory(params, ts, kw, opts):
     """
     _check_params(params)
     grid = _times_from_zero(ts)
-    kw = dict(kw)
-    J = kw.pop("J")
-    values = _resolve(params, **kw)
+    values = _resolve(params, fixed)
+    profile = check_profile(values.pop("profile"))
+    values["drift"] = check_drift(values["drift"])  # a 3-vector becomes its length
     names = [k for k, v in values.items() if v is not None]
     scalars = []
     for k in names:
@@ -294,7 +331,7 @@ def _trajectory(params, ts, kw, opts):
             )
         scalars.append(v)
     packed = jnp.stack(scalars)
-    model = SpinGas(J, **{k: packed[i] for i, k in enumerate(names)})
+    model = SpinGas(J, profile=profile, **{k: packed[i] for i, k in enumerate(names)})
     if _expm.chosen(opts.exponential, model.dim, opts.dtype):
         we = _solve_exponential(model, grid, opts)
     elif opts.mode == "scaling":
@@ -311,37 +348,8 @@ def _smooth_max(x, temperature):
     return tau * jax.nn.logsumexp(x / tau)
 
 
-def _kw(J, T_a, T_m, delta, omega_s, E_R, density, coupling, gamma_tilde):
-    return dict(
-        J=J,
-        T_a=T_a,
-        T_m=T_m,
-        delta=delta,
-        omega_s=omega_s,
-        E_R=E_R,
-        density=density,
-        coupling=coupling,
-        gamma_tilde=gamma_tilde,
-    )
-
-
 def ergotropy_trajectory(
-    params: Mapping[str, ArrayLike],
-    ts: ArrayLike,
-    *,
-    J: float,
-    T_a: ArrayLike | None = None,
-    T_m: ArrayLike | None = None,
-    delta: ArrayLike | None = None,
-    omega_s: ArrayLike = 1.0,
-    E_R: ArrayLike = 1.0,
-    density: ArrayLike | None = None,
-    coupling: ArrayLike | None = None,
-    gamma_tilde: ArrayLike | None = None,
-    rtol: float | None = None,
-    atol: float | None = None,
-    options: SolverOptions | None = None,
-    **solver_kw,
+    params: Params, ts: ArrayLike, *, J: float, rtol=None, atol=None, options=None, **kwargs
 ) -> Float[Array, " n"]:
     r"""Ergotropy $\mathcal W(t_i)$ of eq. (23), ground-state start at $t = 0$.
 
@@ -349,85 +357,40 @@ def ergotropy_trajectory(
     - `params`: physical parameters (dict, see `spin_model`); differentiable.
     - `ts`: times $t_i \ge 0$, strictly increasing, in $\hbar/E_R$.
     - `J`: spin quantum number (static; dimension $2J+1$).
-    - `T_a`, `T_m`, `delta`, `omega_s`, `E_R`, `density`, `coupling`, `gamma_tilde`: values
-      of the parameters not in `params`, held fixed (see `spin_model`).
-    - `rtol`, `atol`, `options`, and any field of `SolverOptions` as a keyword (`mode=`,
-      `max_steps=`, `solver=`, ...): the solver settings (see `SolverOptions`; here
-      `max_steps` defaults to 16384).
+    - `rtol`, `atol`, `options`: the solver settings (`SolverOptions`).
+    - `**kwargs`: the parameters not in `params`, held fixed, by the keywords of `spin_model`
+      (`T_a=`, ..., `profile=`, `drift=`), and any field of `SolverOptions` (`mode=`,
+      `max_steps=`, `solver=`, ...; here `max_steps` defaults to 16384).
 
     **Returns:** $\mathcal W(t_i)$, shape `(n,)`.
     """
-    opts = _options(options, rtol, atol, solver_kw, "ergotropy_trajectory")
-    w, _ = _trajectory(
-        params, ts, _kw(J, T_a, T_m, delta, omega_s, E_R, density, coupling, gamma_tilde), opts
-    )
-    return w
+    return _trajectory(params, ts, J, *_split("ergotropy_trajectory", options, rtol, atol, kwargs))[
+        0
+    ]
 
 
 def energy_trajectory(
-    params: Mapping[str, ArrayLike],
-    ts: ArrayLike,
-    *,
-    J: float,
-    T_a: ArrayLike | None = None,
-    T_m: ArrayLike | None = None,
-    delta: ArrayLike | None = None,
-    omega_s: ArrayLike = 1.0,
-    E_R: ArrayLike = 1.0,
-    density: ArrayLike | None = None,
-    coupling: ArrayLike | None = None,
-    gamma_tilde: ArrayLike | None = None,
-    rtol: float | None = None,
-    atol: float | None = None,
-    options: SolverOptions | None = None,
-    **solver_kw,
+    params: Params, ts: ArrayLike, *, J: float, rtol=None, atol=None, options=None, **kwargs
 ) -> Float[Array, " n"]:
     r"""Mean energy $E(t_i) = \sum_m \omega_S m\,P_m(t_i)$, ground-state start at $t = 0$.
 
-    **Arguments:**
-    - `params`: physical parameters (dict, see `spin_model`); differentiable.
-    - `ts`: times $t_i \ge 0$, strictly increasing, in $\hbar/E_R$.
-    - `J`: spin quantum number (static; dimension $2J+1$).
-    - `T_a`, `T_m`, `delta`, `omega_s`, `E_R`, `density`, `coupling`, `gamma_tilde`: values
-      of the parameters not in `params`, held fixed (see `spin_model`).
-    - `rtol`, `atol`, `options`, and any field of `SolverOptions` as a keyword (`mode=`,
-      `max_steps=`, `solver=`, ...): the solver settings (see `SolverOptions`; here
-      `max_steps` defaults to 16384).
+    **Arguments:** as for `ergotropy_trajectory`.
 
     **Returns:** $E(t_i)$, shape `(n,)`.
     """
-    opts = _options(options, rtol, atol, solver_kw, "energy_trajectory")
-    _, e = _trajectory(
-        params, ts, _kw(J, T_a, T_m, delta, omega_s, E_R, density, coupling, gamma_tilde), opts
-    )
-    return e
+    return _trajectory(params, ts, J, *_split("energy_trajectory", options, rtol, atol, kwargs))[1]
 
 
-def _at(params, t, kw, opts):
+def _at(params, t, J, fixed, opts):
     t = _as_float(check_real("t", t, positive=True))
     if t.ndim != 0:
         raise ValueError(f"t must be a scalar time, got shape {t.shape}; use *_trajectory")
-    w, e = _trajectory(params, t[None], kw, opts)
+    w, e = _trajectory(params, t[None], J, fixed, opts)
     return w[0], e[0], t
 
 
 def ergotropy_at(
-    params: Mapping[str, ArrayLike],
-    t: ArrayLike,
-    *,
-    J: float,
-    T_a: ArrayLike | None = None,
-    T_m: ArrayLike | None = None,
-    delta: ArrayLike | None = None,
-    omega_s: ArrayLike = 1.0,
-    E_R: ArrayLike = 1.0,
-    density: ArrayLike | None = None,
-    coupling: ArrayLike | None = None,
-    gamma_tilde: ArrayLike | None = None,
-    rtol: float | None = None,
-    atol: float | None = None,
-    options: SolverOptions | None = None,
-    **solver_kw,
+    params: Params, t: ArrayLike, *, J: float, rtol=None, atol=None, options=None, **kwargs
 ) -> Float[Array, ""]:
     r"""Ergotropy $\mathcal W(t)$ (eq. 23) at one time $t > 0$, ground-state start at $t = 0$.
 
@@ -435,104 +398,48 @@ def ergotropy_at(
       \qquad \dot P = \mathcal L(T_A, T_M, \Delta)\,P,\quad P(0) = e_0 .$$
 
     Zero (with zero gradient) while the state is passive, in particular wherever eq. (22)
-    fails. **Arguments:**
-    - `params`: physical parameters (dict, see `spin_model`); differentiable.
-    - `t`: the time, in $\hbar/E_R$; differentiable.
-    - `J`: spin quantum number (static; dimension $2J+1$).
-    - `T_a`, `T_m`, `delta`, `omega_s`, `E_R`, `density`, `coupling`, `gamma_tilde`: values
-      of the parameters not in `params`, held fixed (see `spin_model`).
-    - `rtol`, `atol`, `options`, and any field of `SolverOptions` as a keyword (`mode=`,
-      `max_steps=`, `solver=`, ...): the solver settings (see `SolverOptions`; here
-      `max_steps` defaults to 16384).
-
-    **Returns:** $\mathcal W(t)$, a scalar.
-    """
-    opts = _options(options, rtol, atol, solver_kw, "ergotropy_at")
-    w, _, _ = _at(
-        params, t, _kw(J, T_a, T_m, delta, omega_s, E_R, density, coupling, gamma_tilde), opts
-    )
-    return w
-
-
-def charging_power(
-    params: Mapping[str, ArrayLike],
-    t: ArrayLike,
-    *,
-    J: float,
-    T_a: ArrayLike | None = None,
-    T_m: ArrayLike | None = None,
-    delta: ArrayLike | None = None,
-    omega_s: ArrayLike = 1.0,
-    E_R: ArrayLike = 1.0,
-    density: ArrayLike | None = None,
-    coupling: ArrayLike | None = None,
-    gamma_tilde: ArrayLike | None = None,
-    rtol: float | None = None,
-    atol: float | None = None,
-    options: SolverOptions | None = None,
-    **solver_kw,
-) -> Float[Array, ""]:
-    r"""Mean charging power $\mathcal W(t)/t$ from the ground state, at one time $t > 0$.
+    fails.
 
     **Arguments:**
     - `params`: physical parameters (dict, see `spin_model`); differentiable.
     - `t`: the time, in $\hbar/E_R$; differentiable.
     - `J`: spin quantum number (static; dimension $2J+1$).
-    - `T_a`, `T_m`, `delta`, `omega_s`, `E_R`, `density`, `coupling`, `gamma_tilde`: values
-      of the parameters not in `params`, held fixed (see `spin_model`).
-    - `rtol`, `atol`, `options`, and any field of `SolverOptions` as a keyword (`mode=`,
-      `max_steps=`, `solver=`, ...): the solver settings (see `SolverOptions`; here
-      `max_steps` defaults to 16384).
+    - `rtol`, `atol`, `options`: the solver settings (`SolverOptions`).
+    - `**kwargs`: the parameters not in `params`, held fixed, by the keywords of `spin_model`
+      (`T_a=`, ..., `profile=`, `drift=`), and any field of `SolverOptions` (`mode=`,
+      `max_steps=`, `solver=`, ...; here `max_steps` defaults to 16384).
+
+    **Returns:** $\mathcal W(t)$, a scalar.
+    """
+    return _at(params, t, J, *_split("ergotropy_at", options, rtol, atol, kwargs))[0]
+
+
+def charging_power(
+    params: Params, t: ArrayLike, *, J: float, rtol=None, atol=None, options=None, **kwargs
+) -> Float[Array, ""]:
+    r"""Mean charging power $\mathcal W(t)/t$ from the ground state, at one time $t > 0$.
+
+    **Arguments:** as for `ergotropy_at`.
 
     **Returns:** $\mathcal W(t)/t$, a scalar.
     """
-    opts = _options(options, rtol, atol, solver_kw, "charging_power")
-    w, _, t = _at(
-        params, t, _kw(J, T_a, T_m, delta, omega_s, E_R, density, coupling, gamma_tilde), opts
-    )
+    w, _, t = _at(params, t, J, *_split("charging_power", options, rtol, atol, kwargs))
     return w / t
 
 
 def final_energy(
-    params: Mapping[str, ArrayLike],
-    t: ArrayLike,
-    *,
-    J: float,
-    T_a: ArrayLike | None = None,
-    T_m: ArrayLike | None = None,
-    delta: ArrayLike | None = None,
-    omega_s: ArrayLike = 1.0,
-    E_R: ArrayLike = 1.0,
-    density: ArrayLike | None = None,
-    coupling: ArrayLike | None = None,
-    gamma_tilde: ArrayLike | None = None,
-    rtol: float | None = None,
-    atol: float | None = None,
-    options: SolverOptions | None = None,
-    **solver_kw,
+    params: Params, t: ArrayLike, *, J: float, rtol=None, atol=None, options=None, **kwargs
 ) -> Float[Array, ""]:
     r"""Mean energy $E(t) = \mathrm{tr}\,\rho(t) h_S$ at one time, ground-state start.
 
     Starts at $-J\omega_S$; smooth in all parameters and never flat where rates are nonzero,
     which makes it a useful surrogate where the ergotropy is identically zero.
 
-    **Arguments:**
-    - `params`: physical parameters (dict, see `spin_model`); differentiable.
-    - `t`: the time, in $\hbar/E_R$; differentiable.
-    - `J`: spin quantum number (static; dimension $2J+1$).
-    - `T_a`, `T_m`, `delta`, `omega_s`, `E_R`, `density`, `coupling`, `gamma_tilde`: values
-      of the parameters not in `params`, held fixed (see `spin_model`).
-    - `rtol`, `atol`, `options`, and any field of `SolverOptions` as a keyword (`mode=`,
-      `max_steps=`, `solver=`, ...): the solver settings (see `SolverOptions`; here
-      `max_steps` defaults to 16384).
+    **Arguments:** as for `ergotropy_at`.
 
     **Returns:** $E(t)$, a scalar (energy units).
     """
-    opts = _options(options, rtol, atol, solver_kw, "final_energy")
-    _, e, _ = _at(
-        params, t, _kw(J, T_a, T_m, delta, omega_s, E_R, density, coupling, gamma_tilde), opts
-    )
-    return e
+    return _at(params, t, J, *_split("final_energy", options, rtol, atol, kwargs))[1]
 
 
 def _window(t_window, n_times):
@@ -549,24 +456,16 @@ def _window(t_window, n_times):
 
 
 def max_ergotropy(
-    params: Mapping[str, ArrayLike],
+    params: Params,
     t_window: tuple[ArrayLike, ArrayLike] | ArrayLike,
     *,
     J: float,
     n_times: int = 65,
     temperature: float | None = None,
-    T_a: ArrayLike | None = None,
-    T_m: ArrayLike | None = None,
-    delta: ArrayLike | None = None,
-    omega_s: ArrayLike = 1.0,
-    E_R: ArrayLike = 1.0,
-    density: ArrayLike | None = None,
-    coupling: ArrayLike | None = None,
-    gamma_tilde: ArrayLike | None = None,
-    rtol: float | None = None,
-    atol: float | None = None,
-    options: SolverOptions | None = None,
-    **solver_kw,
+    rtol=None,
+    atol=None,
+    options=None,
+    **kwargs,
 ) -> Float[Array, ""]:
     r"""Largest ergotropy over a time window, $\max_{t \in \text{window}} \mathcal W(t)$.
 
@@ -583,44 +482,29 @@ def max_ergotropy(
     **Arguments:**
     - `params`: physical parameters (dict, see `spin_model`); differentiable.
     - `t_window`: `(t_start, t_end)` in $\hbar/E_R$, or a strictly increasing array of times.
+    - `J`: spin quantum number (static; dimension $2J+1$).
     - `n_times`: samples in a `(t_start, t_end)` window.
     - `temperature`: `None` (exact max) or the smoothing scale $\tau$ (energy units).
-    - `J`: spin quantum number (static; dimension $2J+1$).
-    - `T_a`, `T_m`, `delta`, `omega_s`, `E_R`, `density`, `coupling`, `gamma_tilde`: values
-      of the parameters not in `params`, held fixed (see `spin_model`).
-    - `rtol`, `atol`, `options`, and any field of `SolverOptions` as a keyword (`mode=`,
-      `max_steps=`, `solver=`, ...): the solver settings (see `SolverOptions`; here
-      `max_steps` defaults to 16384).
+    - `rtol`, `atol`, `options`, `**kwargs`: as for `ergotropy_at`.
 
     **Returns:** the (smooth) maximum, a scalar.
     """
-    opts = _options(options, rtol, atol, solver_kw, "max_ergotropy")
-    ts = _window(t_window, n_times)
-    w, _ = _trajectory(
-        params, ts, _kw(J, T_a, T_m, delta, omega_s, E_R, density, coupling, gamma_tilde), opts
-    )
+    fixed, opts = _split("max_ergotropy", options, rtol, atol, kwargs)
+    w, _ = _trajectory(params, _window(t_window, n_times), J, fixed, opts)
     return _smooth_max(w, temperature)
 
 
 def max_charging_power(
-    params: Mapping[str, ArrayLike],
+    params: Params,
     t_final: ArrayLike,
     *,
     J: float,
     n_times: int = 64,
     temperature: float | None = None,
-    T_a: ArrayLike | None = None,
-    T_m: ArrayLike | None = None,
-    delta: ArrayLike | None = None,
-    omega_s: ArrayLike = 1.0,
-    E_R: ArrayLike = 1.0,
-    density: ArrayLike | None = None,
-    coupling: ArrayLike | None = None,
-    gamma_tilde: ArrayLike | None = None,
-    rtol: float | None = None,
-    atol: float | None = None,
-    options: SolverOptions | None = None,
-    **solver_kw,
+    rtol=None,
+    atol=None,
+    options=None,
+    **kwargs,
 ) -> Float[Array, ""]:
     r"""Best mean charging power within $(0, t_f]$: $\max_i \mathcal W(t_i)/t_i$.
 
@@ -632,23 +516,19 @@ def max_charging_power(
     - `params`: physical parameters (dict, see `spin_model`); differentiable.
     - `t_final`: the latest stopping time, in $\hbar/E_R$.
     - `J`: spin quantum number (static; dimension $2J+1$).
-    - `T_a`, `T_m`, `delta`, `omega_s`, `E_R`, `density`, `coupling`, `gamma_tilde`: values
-      of the parameters not in `params`, held fixed (see `spin_model`).
-    - `rtol`, `atol`, `options`, and any field of `SolverOptions` as a keyword (`mode=`,
-      `max_steps=`, `solver=`, ...): the solver settings (see `SolverOptions`; here
-      `max_steps` defaults to 16384).
+    - `n_times`: number of stopping times.
+    - `temperature`: as for `max_ergotropy`.
+    - `rtol`, `atol`, `options`, `**kwargs`: as for `ergotropy_at`.
 
     **Returns:** the (smooth) maximum power.
     """
-    opts = _options(options, rtol, atol, solver_kw, "max_charging_power")
+    fixed, opts = _split("max_charging_power", options, rtol, atol, kwargs)
     t_final = _as_float(check_real("t_final", t_final, positive=True))
     n_times = int(n_times)
     if n_times < 1:
         raise ValueError(f"n_times must be >= 1, got {n_times}")
     ts = t_final * jnp.arange(1, n_times + 1, dtype=t_final.dtype) / n_times
-    w, _ = _trajectory(
-        params, ts, _kw(J, T_a, T_m, delta, omega_s, E_R, density, coupling, gamma_tilde), opts
-    )
+    w, _ = _trajectory(params, ts, J, fixed, opts)
     return _smooth_max(w / ts, temperature)
 
 
@@ -706,7 +586,8 @@ def _value_and_grad(fn, mode, jit):
     return wrapped
 
 
-_ARRAY_KWARGS = ("T_a", "T_m", "delta", "omega_s", "E_R", "density", "coupling", "gamma_tilde")
+# Keywords whose numbers become arrays in `value_and_grad` (new values do not recompile).
+_ARRAY_KWARGS = (*PARAM_NAMES, "drift")
 
 
 def _is_number(x):

@@ -12,9 +12,10 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, ArrayLike, Complex, Float
 
-from . import _config  # noqa: F401
+from . import _config
 
 __all__ = [
     "energy",
@@ -106,6 +107,85 @@ def energy_operator(rho: ArrayLike, h: ArrayLike) -> Float[Array, "*batch"]:
 
 # --- ergotropy ---------------------------------------------------------------------------------
 
+# Sorting for eq. (23) and the passive energy. On CPU the sort runs in NumPy through a callback
+# (the permutation only when differentiating): XLA's CPU sort is much slower and would dominate
+# the cost of ergotropy curves (timings: benchmarks/README.md, "Host sort and spectra").
+# Timsort ("stable") is adaptive: populations are nearly unimodal along the ladder, so it runs
+# in about linear time. Elsewhere (GPU), and for short rows (where the fixed cost of a callback
+# dominates), `lax.sort`.
+
+
+def _descending(x):
+    return np.flip(np.sort(x, axis=-1, kind="stable"), axis=-1)
+
+
+def _host_eq23(q, e):
+    q = np.asarray(q)
+    return np.sum(np.asarray(e) * (q - _descending(q)), axis=-1).astype(q.dtype)
+
+
+def _host_passive(r, e):
+    r = np.asarray(r)
+    return np.sum(np.asarray(e) * _descending(r), axis=-1).astype(r.dtype)
+
+
+def _host_argsort_descending(x):
+    return np.flip(np.argsort(np.asarray(x), axis=-1, kind="stable"), axis=-1).astype(np.int32)
+
+
+def _sorted_form(host, combine):
+    """`f(x, e) = combine(x, x_desc, e)` summed over the last axis, sorted on the host."""
+
+    @jax.custom_jvp
+    def f(x, e):
+        out = jax.ShapeDtypeStruct(x.shape[:-1], x.dtype)
+        return jax.pure_callback(host, out, x, e, vmap_method="expand_dims")
+
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        (x, e), (dx, de) = primals, tangents
+        idx = jax.pure_callback(
+            _host_argsort_descending,
+            jax.ShapeDtypeStruct(x.shape, jnp.int32),
+            x,
+            vmap_method="expand_dims",
+        )
+        xd = jnp.take_along_axis(x, idx, axis=-1)
+        dxd = jnp.take_along_axis(dx, idx, axis=-1)
+        value = jnp.sum(combine(x, xd, e), axis=-1)
+        tangent = jnp.sum(combine(dx, dxd, e) + combine(x, xd, de), axis=-1)
+        return value, tangent
+
+    def dispatch(x, e):
+        def default(x, e):
+            xd = jnp.flip(jnp.sort(x, axis=-1), axis=-1)
+            return jnp.sum(combine(x, xd, e), axis=-1)
+
+        if x.shape[-1] < _HOST_SORT_MIN:
+            return default(x, e)
+        return _config.platform_dependent(x, e, cpu=f, default=default)
+
+    return dispatch
+
+
+_HOST_SORT_MIN = 512
+
+# eq. (23): sum_i e_i [q_i - q^desc_i], q the populations in ascending order of the levels e.
+# One sum of differences: exactly zero for a passive state (q already non-increasing).
+_eq23 = _sorted_form(_host_eq23, lambda q, qd, e: e * (q - qd))
+# Passive energy sum_k r^desc_k e^asc_k of a spectrum r (general ergotropy).
+_passive_energy = _sorted_form(_host_passive, lambda r, rd, e: e * rd)
+
+
+def _ergotropy_ascending(q, e_asc):
+    r"""Eq. (23) for populations `q` listed in the ascending order of the levels `e_asc`:
+    $\mathcal W = \sum_i \varepsilon^\uparrow_i [q_i - q^\downarrow_i]$, one sum of differences,
+    hence exactly zero for passive populations (and with zero gradient there). The one
+    implementation of eq. (23): `ergotropy_populations` sorts the levels first; `evolve` and
+    the functionals, whose levels are already ascending, call it directly."""
+    w = _eq23(q, e_asc)
+    return jnp.where(w > 0, w, jnp.zeros_like(w))  # clip rounding noise below zero
+
 
 @jax.jit
 def passive_energy_populations(p: ArrayLike, energies: ArrayLike) -> Float[Array, "*batch"]:
@@ -137,8 +217,13 @@ def ergotropy_populations(p: ArrayLike, energies: ArrayLike) -> Float[Array, "*b
 
     **Returns:** $\mathcal W \ge 0$, shape `(...)`, in the units of `energies`.
     """
-    w = energy_populations(p, energies) - passive_energy_populations(p, energies)
-    return jnp.where(w > 0, w, jnp.zeros_like(w))  # clip rounding noise below zero
+    p, e = jnp.broadcast_arrays(_real(p), _real(energies))
+    dtype = jnp.promote_types(p.dtype, e.dtype)
+    p, e = p.astype(dtype), e.astype(dtype)
+    up = jnp.argsort(e, axis=-1)  # the levels ascending, their populations with them
+    return _ergotropy_ascending(
+        jnp.take_along_axis(p, up, axis=-1), jnp.take_along_axis(e, up, axis=-1)
+    )
 
 
 @jax.jit

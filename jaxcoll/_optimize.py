@@ -57,6 +57,7 @@ import optax
 from . import _config  # noqa: F401
 from ._functionals import _MAX_STEPS, _trajectory
 from ._options import SolverOptions, solver_options
+from ._profiles import InteractionProfile, check_drift, check_profile
 from ._scan import grid, scan
 from ._validation import check_box, check_rate_scale, check_real, check_spin
 
@@ -166,6 +167,7 @@ class _Problem(eqx.Module):
     opts: Any = eqx.field(static=True)
     t_final: float = eqx.field(static=True)
     free: tuple[str, ...] = eqx.field(static=True, default=_NAMES)
+    interaction: tuple = eqx.field(static=True, default=(None, None))  # (profile, drift)
 
     def point(self, x, fixed):
         """A full parameter point from `x` (the free parameters, in order) and the fixed values."""
@@ -175,18 +177,8 @@ class _Problem(eqx.Module):
 
     def trajectory(self, p, ts):
         """`(W(ts), E(ts))` at the point `p` (dict of every physical parameter)."""
-        kw = dict(
-            J=self.J,
-            T_a=None,
-            T_m=None,
-            delta=None,
-            omega_s=1.0,
-            E_R=1.0,
-            density=None,
-            coupling=None,
-            gamma_tilde=None,
-        )
-        return _trajectory(dict(p), ts, kw, self.opts)
+        profile, drift = self.interaction
+        return _trajectory(dict(p), ts, self.J, dict(profile=profile, drift=drift), self.opts)
 
     def __call__(self, p):
         """`(objective, E(t_f), W(t_f))` at `p` (dict of every physical parameter)."""
@@ -214,7 +206,22 @@ def _value_and_grads(problem: _Problem, mode: str, x, fixed):
     return ve[0], ve[1], w, j[0], j[1]
 
 
-_evaluate_one = eqx.filter_jit(_value_and_grads)
+class _Search(eqx.Module):
+    r"""What every phase of the search needs: the problem, the gradient mode, the values held
+    fixed and the box $x = x_{lo} + (x_{hi} - x_{lo})\,z$, $z \in [0, 1]^n$."""
+
+    problem: _Problem
+    mode: str = eqx.field(static=True)
+    fixed: dict
+    lo: Any
+    span: Any
+
+    def evaluate(self, x):
+        """`(value, energy, W, d value/dx, d energy/dx)` at one point `x` `(n_free,)`."""
+        return _value_and_grads(self.problem, self.mode, x, self.fixed)
+
+
+_evaluate_one = eqx.filter_jit(_Search.evaluate)
 
 
 def _sigmoid(u):
@@ -254,14 +261,15 @@ class _AdamState(eqx.Module):
 
 
 @eqx.filter_jit
-def _adam_chunk(problem, mode, fixed, lo, span, w_floor, scale, learning_rate, carry):
+def _adam_chunk(search, w_floor, scale, learning_rate, carry):
     """`_ADAM_CHUNK` Adam steps as one `lax.scan`; steps past `steps_left` change nothing.
 
     **Returns:** the new carry and, per step, `phase` (0 energy, 1 objective), `value` and `x`
     of the best start and `starts` (the value of every start).
     """
     opt = optax.adam(learning_rate)
-    evaluate = jax.vmap(lambda x: _value_and_grads(problem, mode, x, fixed))
+    evaluate = jax.vmap(search.evaluate)
+    lo, span = search.lo, search.span
 
     def step(c, _):
         live = c.steps_left > 0
@@ -296,21 +304,7 @@ def _adam_chunk(problem, mode, fixed, lo, span, w_floor, scale, learning_rate, c
         return jax.lax.scan(step, carry, length=_ADAM_CHUNK)
 
 
-def _adam(
-    problem,
-    mode,
-    fixed,
-    lo,
-    span,
-    u0,
-    *,
-    use_energy,
-    w_floor,
-    scale,
-    learning_rate,
-    steps,
-    progress,
-):
+def _adam(search, u0, *, use_energy, w_floor, scale, learning_rate, steps, progress):
     r"""Phase 2: multi-start Adam in $u$, $x = x_{lo} + (x_{hi} - x_{lo})\,\sigma(u)$ (bounds
     hold by construction), all starts in one `vmap`, the steps in compiled chunks.
 
@@ -339,10 +333,9 @@ def _adam(
 
         bar = tqdm(total=steps, desc="adam", unit="step", dynamic_ncols=True)
     chunks = []
-    lo, span = jnp.asarray(lo), jnp.asarray(span)
     try:
         for done in range(0, steps, _ADAM_CHUNK):
-            carry, record = _adam_chunk(problem, mode, fixed, lo, span, *scalars, carry)
+            carry, record = _adam_chunk(search, *scalars, carry)
             chunks.append(record)
             if bar is not None:
                 n = min(_ADAM_CHUNK, steps - done)
@@ -355,7 +348,7 @@ def _adam(
     return history, float(carry.best_value), np.asarray(carry.best_x)
 
 
-def _polish(problem, mode, fixed, lo, span, scale, z0, maxiter):
+def _polish(search, scale, z0, maxiter):
     r"""Phase 3: L-BFGS-B in normalised box coordinates $z \in [0, 1]^n$ (lands on active
     bounds). Each point is evaluated once, value and gradient together.
 
@@ -367,12 +360,13 @@ def _polish(problem, mode, fixed, lo, span, scale, z0, maxiter):
 
     evaluated = {}
     history = {"value": [], "x": []}
+    lo, span = search.lo, search.span
 
     def at(z):
         key = np.asarray(z, dtype=float).tobytes()
         if key not in evaluated:
             x = lo + span * np.clip(z, 0.0, 1.0)
-            val, _, w, g_val, _ = _evaluate_one(problem, mode, jnp.asarray(x), fixed)
+            val, _, w, g_val, _ = _evaluate_one(search, jnp.asarray(x))
             evaluated[key] = (float(val), float(w), np.asarray(g_val, dtype=float))
         return evaluated[key]
 
@@ -408,6 +402,8 @@ def optimize_ergotropy(
     density: float | None = None,
     coupling: float | None = None,
     gamma_tilde: float | None = None,
+    profile: InteractionProfile | str | None = None,
+    drift: float | tuple[float, float, float] | None = None,
     objective: Literal["ergotropy", "power"] = "ergotropy",
     steps: int = 40,
     seed: int = 0,
@@ -442,6 +438,8 @@ def optimize_ergotropy(
     - `omega_s`, `E_R`: fixed parameters of the spin and the gas.
     - `density`, `coupling`, `gamma_tilde`: the rate scale, exactly one of `gamma_tilde` or
       (`density` and `coupling`), as for `SpinGas`.
+    - `profile`, `drift`: the interaction profile and the drift of the gas, as for `SpinGas`
+      (default: the Gaussian of eq. (D1), the gas at rest).
     - `objective`: `"ergotropy"`: $\mathcal W(t_f)$; `"power"`: $\max_{t \le t_f}
       \mathcal W(t)/t$ over $t_i = t_f i/n$, $i = 1..n$ (`n_times`), i.e. the best mean
       charging power when one may also stop early.
@@ -480,6 +478,8 @@ def optimize_ergotropy(
     omega_s = float(check_real("omega_s", omega_s, positive=True))
     E_R = float(check_real("E_R", E_R, positive=True))
     gamma_tilde, density, coupling = check_rate_scale(gamma_tilde, density, coupling)
+    drift = check_drift(drift)
+    interaction = (check_profile(profile), None if drift is None else float(drift))
     steps, n_starts, polish_iterations = int(steps), int(n_starts), int(polish_iterations)
     if steps < 0 or n_starts < 1 or polish_iterations < 0:
         raise ValueError("steps and polish_iterations must be >= 0 and n_starts >= 1")
@@ -507,9 +507,10 @@ def optimize_ergotropy(
     if opts.max_steps is None:
         opts = dataclasses.replace(opts, max_steps=_MAX_STEPS)
     mode = opts.mode
-    problem = _Problem(J, objective, int(n_times), opts, t_final, free)
+    problem = _Problem(J, objective, int(n_times), opts, t_final, free, interaction)
     lo = np.asarray([bounds[k][0] for k in free])
     span = np.asarray([bounds[k][1] for k in free]) - lo
+    search = _Search(problem, mode, fixed, lo, span)
     scale = J * omega_s  # objectives are optimised in units of J omega_s
     # W below w_floor is round-off (a passive state can come out at +1e-16), i.e. zero.
     w_floor = 1e-10 * J * omega_s
@@ -539,11 +540,7 @@ def optimize_ergotropy(
     starts = np.zeros((0, n_starts))
     if steps:
         adam_hist, adam_v, adam_x = _adam(
-            problem,
-            mode,
-            fixed,
-            lo,
-            span,
+            search,
             u0,
             use_energy=bool(values.max() <= w_floor),
             w_floor=w_floor,
@@ -563,9 +560,7 @@ def optimize_ergotropy(
     final = None
     if polish_iterations and v_best > w_floor:
         z0 = (x_best - lo) / span
-        z_pol, v_pol, evaluated, pol_hist = _polish(
-            problem, mode, fixed, lo, span, scale, z0, polish_iterations
-        )
+        z_pol, v_pol, evaluated, pol_hist = _polish(search, scale, z0, polish_iterations)
         final = evaluated.get(z0.tobytes())  # the polish evaluates its start first
         n_eval += len(evaluated)
         hist["phase"].extend([2] * len(pol_hist["value"]))
@@ -577,7 +572,7 @@ def optimize_ergotropy(
 
     # Final report at x_best.
     if final is None:
-        val, _, w, g_val, _ = _evaluate_one(problem, mode, jnp.asarray(x_best), fixed)
+        val, _, w, g_val, _ = _evaluate_one(search, jnp.asarray(x_best))
         final = (float(val), float(w), np.asarray(g_val, dtype=float))
         n_eval += 1
     v_final, w_final, grad_x = final

@@ -92,6 +92,40 @@ def fig2_rates_ref(D, A, alpha):
     return gp, gm
 
 
+def square_well_fourier(k):
+    """3-D Fourier transform of the square well g(r) = 1 for r < 1: 4 pi j_1(k)/k."""
+    if k < 1e-3:
+        return 4.0 * math.pi / 3.0 * (1.0 - k * k / 10.0)
+    return 4.0 * math.pi * (math.sin(k) - k * math.cos(k)) / k**3
+
+
+def profile_integral_ref(fourier, alpha, s, w=0.0):
+    """I_g(alpha, s, w) of eq. (12) for an isotropic profile with 3-D Fourier transform
+    `fourier`, by SciPy quadrature of 1/(8 pi^3 alpha) int_0^inf dk k G(k)^2 M(alpha, c, w),
+    c = (k + s/k)/2, M = 1/2 int_{-1}^{1} dmu exp(-alpha (c + w mu)^2) (numerically in mu)."""
+
+    def mean(c):
+        if w == 0.0:
+            return math.exp(-alpha * c * c)
+        f = lambda mu: math.exp(-alpha * (c + w * mu) ** 2)  # noqa: E731
+        return 0.5 * quad(f, -1.0, 1.0, epsabs=0, epsrel=1e-13)[0]
+
+    f = lambda k: k * fourier(k) ** 2 * mean((k + s / k) / 2.0)  # noqa: E731
+    edges = [1e-12, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64]
+    kw = dict(epsabs=0, epsrel=1e-12, limit=200)
+    total = sum(quad(f, a, b, **kw)[0] for a, b in zip(edges[:-1], edges[1:], strict=True))
+    return total / (8.0 * math.pi**3 * alpha)
+
+
+def profile_rates_ref(fourier, omega_s, delta, T_a, T_m, *, gamma_tilde, E_R=1.0, drift=0.0):
+    """Eq. (19) with I_g of the profile (`profile_integral_ref`) in place of I:
+    Gamma_pm = Gamma~ I_g(E_R/T_m, -+delta/E_R, drift) / (1 + exp(+-omega_a/T_a))."""
+    alpha, s, A = E_R / T_m, delta / E_R, (omega_s + delta) / T_a
+    gp = gamma_tilde * profile_integral_ref(fourier, alpha, -s, drift) / (1.0 + math.exp(A))
+    gm = gamma_tilde * profile_integral_ref(fourier, alpha, s, drift) / (1.0 + math.exp(-A))
+    return gp, gm
+
+
 # --- random inputs -------------------------------------------------------------------------------
 
 

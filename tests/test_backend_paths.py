@@ -15,15 +15,9 @@ import pytest
 
 import jaxcoll
 from jaxcoll import _config
-from jaxcoll._evolve import (
-    _HOST_EIGH_MIN,
-    _HOST_SORT_MIN,
-    _eq23,
-    _passive_energy,
-    _spectrum,
-    _spin_operator,
-)
+from jaxcoll._evolve import _HOST_EIGH_MIN, _spectrum, _spin_operator
 from jaxcoll._functionals import ergotropy_at
+from jaxcoll._observables import _HOST_SORT_MIN, _eq23, _passive_energy
 from jaxcoll._solver import PartitionedTridiagonalOperator, TridiagonalOperator
 
 PATHS = ("cpu", "accelerator")

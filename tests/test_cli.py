@@ -12,7 +12,13 @@ import sys
 
 import numpy as np
 import pytest
-from _references import I_quad, birth_death_generator, ergotropy_density_ref
+from _references import (
+    I_quad,
+    birth_death_generator,
+    ergotropy_density_ref,
+    profile_rates_ref,
+    square_well_fourier,
+)
 from scipy.linalg import expm
 
 from jaxcoll._cli import main
@@ -61,6 +67,7 @@ def run_main(capsys, argv):
 # --- bad arguments -------------------------------------------------------------------------------
 
 OPT = ["optimize", "--J", "20", "--t-final", "3", "--density", "0.01", "--coupling", "1"]
+SCAN = ["scan", "--J", "2", "--T-a", "1", "--T-m", "1", "2", "3", "--delta", "0", "1", "3"]
 BAD = [
     [],
     ["nonsense"],
@@ -100,23 +107,7 @@ BAD = [
     ["scan", "--J", "2", "--T-a", "-1", "--T-m", "1", "2", "3", "--delta", "0", "1", "3"],
     ["scan", "--J", "2", "--T-a", "1", "--T-m", "-1", "2", "3", "--delta", "0", "1", "3"],
     ["scan", "--J", "2", "--T-a", "1", "--T-m", "1", "2", "3", "--delta", "0", "1", "x"],
-    [
-        "scan",
-        "--J",
-        "2",
-        "--T-a",
-        "1",
-        "--T-m",
-        "1",
-        "2",
-        "3",
-        "--delta",
-        "0",
-        "1",
-        "3",
-        "--t-final",
-        "-1",
-    ],  # fmt: skip
+    [*SCAN, "--t-final", "-1"],
     ["scan", "--J", "2", "--T-m", "1", "2", "3", "--delta", "0", "1", "3"],
     [*OPT, "--T-a", "5", "0.2"],
     [*OPT, "--T-a", "-1", "2"],
@@ -135,6 +126,11 @@ BAD = [
     ["optimize", "--J", "7.2", "--t-final", "3", "--density", "0.01", "--coupling", "1"],
     ["optimize", "--J", "20", "--t-final", "0", "--density", "0.01", "--coupling", "1"],
     ["optimize", "--J", "20", "--t-final", "3", "--density", "-0.01", "--coupling", "1"],
+    [*OPT, "--profile", "lorentzian"],
+    [*OPT, "--drift", "-0.5"],
+    [*OPT, "--drift", "inf"],
+    ["rates", "--profile", "Square_Well"],
+    [*SCAN, "--drift", "x"],
     ["reproduce", "--out"],
     ["reproduce", "--fats"],
     ["bench", "--J", "3"],
@@ -321,6 +317,41 @@ def test_optimize_contract_flags(capsys, tmp_path):
     assert d["ergotropy"] == pytest.approx(W, rel=1e-6)
     assert d["ergotropy"] > 30.0
     assert "ergotropy" in out and "T_a" in out
+
+
+def test_optimize_with_a_square_well_gas(capsys, tmp_path):
+    """--profile and --drift reach the optimiser: W(t_f) at the reported optimum is that of the
+    drifting square-well gas (SciPy quadrature of I_g, rate equation (11) by expm)."""
+    f = tmp_path / "sw.json"
+    argv = ["optimize", "--J", "2", "--t-final", "20", "--density", "0.01", "--coupling", "2",
+            "--T-a", "4", "5", "--T-m", "0.2", "0.5", "--delta", "0.8", "1",
+            "--profile", "square_well", "--steps", "1", "--starts", "1",
+            "--scan-points", "2", "--polish", "1", "--no-progress", "--out", str(f)]  # fmt: skip
+    code, out, err = run_main(capsys, argv)
+    assert code == 0, err
+    d = json.loads(f.read_text())
+    assert d["profile"] == "square_well" and d["drift"] is None
+    gt = 0.5 * (4 * math.pi / d["T_m"]) ** 1.5 * 0.01 * 2.0**2  # eq. (D4), E_R = 1
+    gp, gm = profile_rates_ref(
+        square_well_fourier, 1.0, d["delta"], d["T_a"], d["T_m"], gamma_tilde=gt
+    )
+    m = np.arange(5) - 2
+    P = expm(20.0 * birth_death_generator(2, gp, gm))[:, 0]
+    W = P @ m - (-np.sort(-P)) @ m
+    assert W > 1.0
+    assert d["ergotropy"] == pytest.approx(W, rel=1e-7)
+
+
+def test_rates_of_a_drifting_square_well_gas(capsys, tmp_path):
+    f = tmp_path / "r.json"
+    argv = ["rates", "--delta", "0.7", "--T-a", "2", "--T-m", "0.8", "--gamma-tilde", "1.5",
+            "--profile", "square_well", "--drift", "0.4", "--out", str(f)]  # fmt: skip
+    code, _, err = run_main(capsys, argv)
+    assert code == 0, err
+    d = json.loads(f.read_text())
+    gp, gm = profile_rates_ref(square_well_fourier, 1.0, 0.7, 2.0, 0.8, gamma_tilde=1.5, drift=0.4)
+    assert d["gamma_plus"] == pytest.approx(gp, rel=1e-10)
+    assert d["gamma_minus"] == pytest.approx(gm, rel=1e-10)
 
 
 def test_bench_quick(capsys, tmp_path):

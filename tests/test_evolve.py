@@ -533,18 +533,25 @@ def test_selected_observables():
 
 def test_passive_states_have_exactly_zero_ergotropy():
     """Eq. (23) as one sum of differences: zero to the last bit for a Gibbs state at T >= 0,
-    also on the NumPy-sorted path of long ladders."""
-    from jaxcoll._evolve import _ergotropy_populations
+    also on the NumPy-sorted path of long ladders, whether the levels come sorted (as in
+    `evolve`) or shuffled (`ergotropy_populations` sorts them)."""
+    from jaxcoll import ergotropy_populations
+    from jaxcoll._observables import _ergotropy_ascending
 
     for d in (5, 2001):
         e = np.arange(d) - (d - 1) / 2
         p = gibbs(e, 37.0)
-        assert float(_ergotropy_populations(jnp.asarray(p), jnp.asarray(e))) == 0.0
+        perm = np.random.default_rng(d + 1).permutation(d)
+        assert float(_ergotropy_ascending(jnp.asarray(p), jnp.asarray(e))) == 0.0
+        assert float(ergotropy_populations(jnp.asarray(p[perm]), jnp.asarray(e[perm]))) == 0.0
         q = np.random.default_rng(d).random(d)
         q /= q.sum()
         ref = e @ q - np.sort(q)[::-1] @ e
         np.testing.assert_allclose(
-            _ergotropy_populations(jnp.asarray(q), jnp.asarray(e)), ref, rtol=1e-12
+            _ergotropy_ascending(jnp.asarray(q), jnp.asarray(e)), ref, rtol=1e-12
+        )
+        np.testing.assert_allclose(
+            ergotropy_populations(jnp.asarray(q[perm]), jnp.asarray(e[perm])), ref, rtol=1e-12
         )
 
 
