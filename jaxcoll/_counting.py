@@ -82,8 +82,9 @@ from ._protocol import AbstractModel, Sectors, _pairs_by_group, check_bohr_homog
 from ._solver import (
     AbstractStructuredOperator,
     PartitionedTridiagonalOperator,
-    Rosenbrock,
     TridiagonalOperator,
+    integrate,
+    rosenbrock,
 )
 from ._states import validate_state
 from ._validation import is_concrete
@@ -641,18 +642,15 @@ def _solve(
         del t, args
         return problem.traces(y)
 
-    sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(problem.op),
-        solver,
-        t0=ts[0],
-        t1=ts[-1],
-        dt0=None,
-        y0=problem.y0,
-        saveat=diffrax.SaveAt(ts=ts, fn=save),
-        stepsize_controller=controller,
+    sol = integrate(
+        problem.op,
+        problem.y0,
+        ts,
+        save=save,
+        solver=solver,
+        controller=controller,
         max_steps=max_steps,
         adjoint=adjoint,
-        throw=False,
     )
     ok = sol.result == diffrax.RESULTS.successful
     code = jnp.where(ok, jnp.where(jnp.all(jnp.isfinite(sol.ys)), 0, 3), 1)
@@ -773,9 +771,6 @@ def counting_statistics(
                 "(the moments are integrated in float64 by a Rosenbrock solver, max norm)"
             )
     rtol, atol, max_steps = opts.rtol, opts.atol, opts.steps(100_000)
-    solver = opts.solver
-    solver = Rosenbrock() if solver is None or solver == "auto" else solver
-    solver = Rosenbrock(solver) if isinstance(solver, str) else solver
     d = model.dim
     rho0 = validate_state(rho0, d, "rho0")
     ts = _check_ts(ts)
@@ -792,7 +787,7 @@ def counting_statistics(
         max_steps=max_steps,
         method=opts.tridiagonal,
         error_control=error_control,
-        solver=solver,
+        solver=rosenbrock(opts.solver),
         adjoint=opts.adjoint(),
     )
     msgs = [

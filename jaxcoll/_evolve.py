@@ -54,8 +54,9 @@ from ._solver import (
     AbstractStructuredOperator,
     DenseOperator,
     PartitionedTridiagonalOperator,
-    Rosenbrock,
     TridiagonalOperator,
+    integrate,
+    rosenbrock,
 )
 from ._spin import birth_death_bands, ladder_channels
 from ._states import validate_state
@@ -684,19 +685,16 @@ def _solve_traced(
         del args
         return problem.saved(t, t0, y, observables_only)
 
-    sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(problem.op),
-        solver,
-        t0=ts[0],
-        t1=ts[-1],
-        dt0=None,
-        y0=problem.y0,
-        saveat=diffrax.SaveAt(ts=ts, fn=save),
-        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol, norm=_NORMS[norm]),
+    sol = integrate(
+        problem.op,
+        problem.y0,
+        ts,
+        save=save,
+        solver=solver,
+        controller=diffrax.PIDController(rtol=rtol, atol=atol, norm=_NORMS[norm]),
         max_steps=max_steps,
         adjoint=adjoint,
-        throw=False,
-        progress_meter=diffrax.TqdmProgressMeter() if progress else diffrax.NoProgressMeter(),
+        progress=progress,
     )
     ok = sol.result == diffrax.RESULTS.successful
     max_steps_hit = sol.result == diffrax.RESULTS.max_steps_reached
@@ -885,11 +883,7 @@ def _run(
             "mode='scaling' is for the functionals; evolve takes 'reverse' or 'forward'"
         )
     rtol, atol = float(opts.rtol), float(opts.atol)
-    solver = opts.solver
-    if solver is None or solver == "auto":
-        solver = Rosenbrock()
-    elif isinstance(solver, str):
-        solver = Rosenbrock(solver)
+    solver = rosenbrock(opts.solver)
     if adjoint is None:
         adjoint = opts.adjoint()
     dtype = _float_dtype(opts.dtype)

@@ -955,3 +955,31 @@ class Rosenbrock(diffrax.AbstractAdaptiveSolver):
         y_error = out[1]
         dense_info = dict(y0=y0, y1=y1, v=V, h=jnp.asarray(hw, dtype=dtype))
         return y1, y_error, dense_info, None, diffrax.RESULTS.successful
+
+
+def rosenbrock(setting) -> Rosenbrock:
+    """The `Rosenbrock` solver of a `SolverOptions.solver` setting: `None`/`"auto"` (RODAS5P),
+    a tableau name, or a `Rosenbrock` instance."""
+    if setting is None or (isinstance(setting, str) and setting == "auto"):
+        return Rosenbrock()
+    return Rosenbrock(setting) if isinstance(setting, str) else setting
+
+
+def integrate(op, y0, ts, *, save, solver, controller, max_steps, adjoint, progress=False):
+    """Solve $\\dot y = $ `op` $y$ from `ts[0]` to `ts[-1]`, saving `save(t, y, args)` at `ts`;
+    failures are reported in the solution's `result` (no exception), for the caller to turn
+    into its own message."""
+    return diffrax.diffeqsolve(
+        diffrax.ODETerm(op),
+        solver,
+        t0=ts[0],
+        t1=ts[-1],
+        dt0=None,
+        y0=y0,
+        saveat=diffrax.SaveAt(ts=ts, fn=save),
+        stepsize_controller=controller,
+        max_steps=max_steps,
+        adjoint=adjoint,
+        throw=False,
+        progress_meter=diffrax.TqdmProgressMeter() if progress else diffrax.NoProgressMeter(),
+    )
