@@ -354,8 +354,8 @@ def scan(
     - `order`: `"locality"` (default) evaluates the points in Z-order (Morton order) of their
       scalar coordinates, so that each chunk holds neighbouring points; results still come
       back in the order given. Under `vmap` an adaptive ODE solver takes as many steps as the
-      stiffest point of its chunk, and neighbours cost alike: on the J = 20 ergotropy map of
-      `benchmarks/bench_scan.py` this is 2-3x faster than chunks that are slabs of the grid.
+      stiffest point of its chunk, and neighbours cost alike, so a chunk of neighbours wastes
+      fewer steps than a slab of the grid.
       `"given"`: chunks in the order given.
     - `resume`: if `out` already holds a scan with the same fingerprint (points, chunk size,
       output shapes), continue it; `False` starts afresh, overwriting `out`. A different scan
