@@ -151,8 +151,20 @@ class SpinGas(AbstractGasModel):
         return jnp.max(self.ladder(), initial=0.0)
 
     def effective_temperature(self):
-        """Effective temperature of eq. (21); negative for an inverting gas, `inf` at the border."""
-        return effective_temperature(self.omega_s, self.delta, self.T_a, self.T_m)
+        r"""Temperature of the spin's stationary Gibbs state; negative for an inverting gas,
+        `inf` at the border.
+
+        For a gas at rest (any profile) this is eq. (21): micro-reversibility fixes
+        $\Gamma_+/\Gamma_- = e^{-\omega_S/T}$ whatever the shape of the interaction. A drifting
+        gas breaks that detailed balance, but the ladder still relaxes to a Gibbs state, at
+        $T = \omega_S / \ln(\Gamma_-/\Gamma_+)$ from the rates themselves.
+        """
+        if self.drift is None:
+            return effective_temperature(self.omega_s, self.delta, self.T_a, self.T_m)
+        lgp, lgm = self.log_rates()
+        den = lgm - lgp
+        safe = jnp.where(den == 0, 1.0, den)
+        return jnp.where(den == 0, jnp.inf, self.omega_s / safe)
 
     # --- operators as diagonals ---------------------------------------------------------------
     @property

@@ -352,6 +352,8 @@ def test_rates_of_a_drifting_square_well_gas(capsys, tmp_path):
     gp, gm = profile_rates_ref(square_well_fourier, 1.0, 0.7, 2.0, 0.8, gamma_tilde=1.5, drift=0.4)
     assert d["gamma_plus"] == pytest.approx(gp, rel=1e-10)
     assert d["gamma_minus"] == pytest.approx(gm, rel=1e-10)
+    # the drift breaks eq. (21): the stationary temperature comes from the rates
+    assert d["T_eff"] == pytest.approx(1.0 / math.log(gm / gp), rel=1e-9)
 
 
 def test_bench_quick(capsys, tmp_path):

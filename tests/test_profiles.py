@@ -278,6 +278,29 @@ def test_spin_gas_gibbs_stationary_every_profile(name, omega_s, delta, T, E_R):
     np.testing.assert_allclose(P, gibbs / gibbs.sum(), atol=1e-10)
 
 
+def test_effective_temperature_of_a_drifting_gas_is_that_of_its_stationary_state():
+    """A drift breaks eq. (9), so eq. (21) no longer applies; the ladder still relaxes to a
+    Gibbs state, at T = omega_s / ln(Gamma_-/Gamma_+) with the rates by SciPy quadrature."""
+    omega_s, delta, T_a, T_m, w = 1.0, 0.7, 2.0, 0.8, 0.4
+    gas = jaxcoll.SpinGas(2, omega_s=omega_s, delta=delta, T_a=T_a, T_m=T_m, gamma_tilde=1.5,
+                          profile="square_well", drift=w)  # fmt: skip
+    gp, gm = profile_rates_ref(square_well_fourier, omega_s, delta, T_a, T_m, gamma_tilde=1.5,
+                               drift=w)  # fmt: skip
+    T = omega_s / math.log(gm / gp)
+    assert float(gas.effective_temperature()) == pytest.approx(T, rel=1e-9)
+    eq21 = omega_s * T_a * T_m / ((omega_s + delta) * T_m - delta * T_a)
+    assert abs(T - eq21) > 0.05 * abs(eq21)  # the drift matters at these numbers
+    null = scipy.linalg.null_space(birth_death_generator(2, gp, gm) / gm, rcond=1e-12)
+    assert null.shape[1] == 1
+    P = null[:, 0] / null[:, 0].sum()  # the stationary populations
+    gibbs = np.exp(-omega_s * np.arange(5) / T)
+    np.testing.assert_allclose(P, gibbs / gibbs.sum(), atol=1e-9)
+    # at rest (any profile) it is eq. (21)
+    rest = jaxcoll.SpinGas(2, omega_s=omega_s, delta=delta, T_a=T_a, T_m=T_m, gamma_tilde=1.5,
+                           profile="square_well")  # fmt: skip
+    assert float(rest.effective_temperature()) == pytest.approx(eq21, rel=1e-12)
+
+
 # --- models use the profile ----------------------------------------------------------------------
 
 
