@@ -168,7 +168,13 @@ def _resolve(params, fixed) -> dict:
             f"T_a, T_m and delta must each be given, in params or by keyword; missing {missing}"
         )
     values = {k: kw[k] for k in ("omega_s", "E_R", "T_a", "T_m", "delta")}
-    if "gamma_tilde" in params or (kw["gamma_tilde"] is not None and "density" not in params):
+    given = {k for k in ("gamma_tilde", "density", "coupling") if k in params or kw[k] is not None}
+    if "gamma_tilde" in given and given & {"density", "coupling"}:
+        raise ValueError(
+            "give exactly one rate scale: gamma_tilde, or density and coupling (in params or "
+            f"by keyword); got {sorted(given)}"
+        )
+    if "gamma_tilde" in given:
         values["gamma_tilde"] = params.get("gamma_tilde", kw["gamma_tilde"])
     else:
         values["density"] = params.get("density", kw["density"])

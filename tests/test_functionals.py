@@ -309,4 +309,12 @@ def test_input_errors():
         ergotropy_trajectory(p, [-1.0, 1.0], **kw)
     with pytest.raises(ValueError, match="rate scale"):
         ergotropy_at(p, 1.0, J=J)
+    # two rate scales are ambiguous, as for SpinGas (CONTRACT: "Exactly one of `gamma_tilde`
+    # or (`density` and `coupling`) is given"), whether by keyword or in params
+    with pytest.raises(ValueError, match="exactly one rate scale"):
+        ergotropy_at(p, 1.0, gamma_tilde=1.0, **kw)
+    with pytest.raises(ValueError, match="exactly one rate scale"):
+        spin_model({**p, "gamma_tilde": 1.0}, **kw)
+    with pytest.raises(ValueError, match="exactly one rate scale"):
+        ergotropy_at({**p, "density": 0.01}, 1.0, J=J, gamma_tilde=1.0)
     assert isinstance(spin_model(p, **kw), jaxcoll.SpinGas)
