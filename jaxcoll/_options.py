@@ -16,8 +16,11 @@ from typing import Any
 
 import diffrax
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
+
+from ._solver import Rosenbrock
 
 __all__ = ["SolverOptions"]
 
@@ -30,7 +33,8 @@ _TABLEAUS = ("rodas5p", "rodas4")
 class SolverOptions(eqx.Module):
     r"""Solver settings, shared by `evolve`, `ergotropy_curve`, the trajectory functionals
     (`ergotropy_at`, ...) and `optimize_ergotropy`; pass one as `options=`, or any field as a
-    keyword of those functions (a keyword overrides the field).
+    keyword of those functions (a keyword other than `None` overrides the field; `None` means
+    "not given", so it cannot reset a field of `options`: build a new `SolverOptions` for that).
 
     **Fields:**
     - `rtol`, `atol`: local error tolerances of the adaptive step (default `1e-8`, `1e-10`);
@@ -78,6 +82,10 @@ class SolverOptions(eqx.Module):
     def __check_init__(self):
         for name in ("rtol", "atol"):
             x = getattr(self, name)
+            if isinstance(x, jax.Array):
+                raise TypeError(
+                    f"{name} must be a Python number (a static setting), got a JAX array"
+                )
             if isinstance(x, bool) or not isinstance(x, numbers.Real) or not _finite_positive(x):
                 raise ValueError(f"{name} must be a finite number > 0, got {x!r}")
         m = self.max_steps
@@ -91,7 +99,7 @@ class SolverOptions(eqx.Module):
                 f"solver must be None, 'auto', 'exponential', 'rodas5p', 'rodas4' or a "
                 f"Rosenbrock instance, got {s!r}"
             )
-        if s is not None and not isinstance(s, str) and not hasattr(s, "tableau"):
+        if s is not None and not isinstance(s, str | Rosenbrock):
             raise TypeError(f"solver must be a string or a Rosenbrock instance, got {s!r}")
         if self.tridiagonal not in _TRIDIAGONAL:
             raise ValueError(
@@ -103,11 +111,13 @@ class SolverOptions(eqx.Module):
         c = self.checkpoints
         if c is not None and (isinstance(c, bool) or not isinstance(c, numbers.Integral) or c < 1):
             raise ValueError(f"checkpoints must be a positive integer or None, got {c!r}")
-        if self.dtype is not None and jnp.dtype(self.dtype) not in (
-            jnp.dtype(jnp.float32),
-            jnp.dtype(jnp.float64),
+        if self.dtype is not None and _dtype_or_none(self.dtype) not in (
+            jnp.dtype(jnp.float32).name,
+            jnp.dtype(jnp.float64).name,
         ):
             raise ValueError(f"dtype must be None, jnp.float32 or jnp.float64, got {self.dtype}")
+        if not isinstance(self.progress, bool):
+            raise TypeError(f"progress must be True or False, got {self.progress!r}")
 
     @property
     def exponential(self) -> bool | None:
@@ -126,6 +136,14 @@ class SolverOptions(eqx.Module):
         if self.mode == "forward":
             return diffrax.ForwardMode()
         return diffrax.RecursiveCheckpointAdjoint(checkpoints=self.checkpoints)
+
+
+def _dtype_or_none(x):
+    """The name of the dtype `x` stands for, or `None` where it stands for none."""
+    try:
+        return jnp.dtype(x).name
+    except TypeError:
+        return None
 
 
 def _finite_positive(x) -> bool:

@@ -4,6 +4,7 @@ References: SciPy's `expm` of the birth-death generator of eq. (11)."""
 
 import warnings
 
+import diffrax
 import jax
 import numpy as np
 import pytest
@@ -90,6 +91,14 @@ def test_bad_options_name_the_setting():
         SolverOptions(rtol=-1.0)
     with pytest.raises(ValueError, match="max_steps"):
         SolverOptions(max_steps=0)
+    with pytest.raises(ValueError, match="dtype"):
+        SolverOptions(dtype="foo")
+    with pytest.raises(ValueError, match="dtype"):
+        SolverOptions(dtype=np.int32)
+    with pytest.raises(TypeError, match="progress"):
+        SolverOptions(progress="yes")
+    with pytest.raises(TypeError, match="solver"):
+        SolverOptions(solver=diffrax.Tsit5())  # an explicit integrator, but not a Rosenbrock
     with pytest.raises(TypeError, match="options"):
         evolve(SpinGas(1, **MODEL), np.eye(3)[0], [1.0], options={"rtol": 1e-6})
     with pytest.raises(TypeError, match="tolerance"):
