@@ -70,7 +70,7 @@ from ._observables import _ergotropy_ascending, ergotropy_populations
 from ._options import _FIELDS as _OPTION_FIELDS, SolverOptions, solver_options
 from ._profiles import InteractionProfile, check_drift, check_profile
 from ._spin import SpinGas, tridiagonal_apply
-from ._validation import check_real
+from ._validation import check_int, check_real, is_concrete
 
 __all__ = [
     "PARAM_NAMES",
@@ -453,9 +453,11 @@ def _window(t_window, n_times):
         t0, t1 = t_window
         t0 = check_real("t_window", t0, nonnegative=True)
         t1 = check_real("t_window", t1, positive=True)
-        n_times = int(n_times)
-        if n_times < 2:
-            raise ValueError(f"n_times must be >= 2, got {n_times}")
+        if is_concrete(t0) and is_concrete(t1) and not bool(jnp.all(t1 > t0)):
+            raise ValueError(
+                f"t_window must be (t_start, t_end) with t_end > t_start, got {t_window}"
+            )
+        n_times = check_int("n_times", n_times, minimum=2)
         frac = jnp.linspace(0.0, 1.0, n_times)
         return _as_float(t0) + (_as_float(t1) - _as_float(t0)) * frac
     return _as_float(t_window)
@@ -530,9 +532,7 @@ def max_charging_power(
     """
     fixed, opts = _split("max_charging_power", options, rtol, atol, kwargs)
     t_final = _as_float(check_real("t_final", t_final, positive=True))
-    n_times = int(n_times)
-    if n_times < 1:
-        raise ValueError(f"n_times must be >= 1, got {n_times}")
+    n_times = check_int("n_times", n_times, minimum=1)
     ts = t_final * jnp.arange(1, n_times + 1, dtype=t_final.dtype) / n_times
     w, _ = _trajectory(params, ts, J, fixed, opts)
     return _smooth_max(w / ts, temperature)

@@ -59,7 +59,7 @@ from ._functionals import _MAX_STEPS, _trajectory
 from ._options import SolverOptions, solver_options
 from ._profiles import InteractionProfile, check_drift, check_profile
 from ._scan import grid, scan
-from ._validation import check_box, check_rate_scale, check_real, check_spin
+from ._validation import check_box, check_int, check_rate_scale, check_real, check_spin
 
 __all__ = ["OptimizeResult", "optimize_ergotropy"]
 
@@ -480,9 +480,9 @@ def optimize_ergotropy(
     gamma_tilde, density, coupling = check_rate_scale(gamma_tilde, density, coupling)
     drift = check_drift(drift)
     interaction = (check_profile(profile), None if drift is None else float(drift))
-    steps, n_starts, polish_iterations = int(steps), int(n_starts), int(polish_iterations)
-    if steps < 0 or n_starts < 1 or polish_iterations < 0:
-        raise ValueError("steps and polish_iterations must be >= 0 and n_starts >= 1")
+    steps = check_int("steps", steps, minimum=0)
+    n_starts = check_int("n_starts", n_starts, minimum=1)
+    polish_iterations = check_int("polish_iterations", polish_iterations, minimum=0)
     sp = _scan_points(scan_points, free)
 
     scale_kw = (

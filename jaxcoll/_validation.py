@@ -116,6 +116,16 @@ def check_rate_scale(gamma_tilde, density, coupling):
     )
 
 
+def check_int(name: str, x, *, minimum: int) -> int:
+    """`x` as a Python `int` >= `minimum`; a float (even 2.0), a bool or a string is refused
+    rather than truncated."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {x!r}")
+    if x < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {x!r}")
+    return int(x)
+
+
 def check_box(name: str, b, *, positive: bool = False, strict: bool = True):
     """A search interval `(lo, hi)` of finite floats, `lo < hi` (`lo <= hi` when not
     `strict`); `positive`: both ends `> 0`. Errors name the argument."""

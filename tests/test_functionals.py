@@ -317,4 +317,9 @@ def test_input_errors():
         spin_model({**p, "gamma_tilde": 1.0}, **kw)
     with pytest.raises(ValueError, match="exactly one rate scale"):
         ergotropy_at({**p, "density": 0.01}, 1.0, J=J, gamma_tilde=1.0)
+    with pytest.raises(ValueError, match="t_window"):
+        jaxcoll.max_ergotropy(p, (3.0, 1.0), **kw)
+    for bad in (1.5, "9", 1):
+        with pytest.raises((TypeError, ValueError), match="n_times"):
+            jaxcoll.max_ergotropy(p, (1.0, 3.0), n_times=bad, **kw)
     assert isinstance(spin_model(p, **kw), jaxcoll.SpinGas)

@@ -121,3 +121,7 @@ def test_bad_arguments():
         optimize_ergotropy(J, T_FINAL, **GAS, gamma_tilde=1.0, **BOX)
     with pytest.raises(ValueError, match="delta"):
         optimize_ergotropy(J, T_FINAL, **GAS, T_a=(0.5, 3.0), T_m=(0.1, 1), delta=(0, 1, 2))
+    # counts are integers: a fraction is refused, not truncated
+    for name, bad in (("steps", 2.7), ("n_starts", 0), ("polish_iterations", "3")):
+        with pytest.raises((TypeError, ValueError), match=name):
+            optimize_ergotropy(J, T_FINAL, **GAS, **BOX, **{name: bad})
