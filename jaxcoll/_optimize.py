@@ -452,9 +452,10 @@ def optimize_ergotropy(
     - `learning_rate`: Adam's step in the unconstrained coordinates.
     - `polish_iterations`: L-BFGS-B iteration cap (0 disables the polish).
     - `rtol`, `atol`: ODE tolerances; `mode`: gradient mode of the functionals
-      (`"scaling"`, the default without `options`: one tangent and the scaling law, cheapest
-      to run and to compile; `"forward"`: `diffrax.ForwardMode`, 3 tangents; `"reverse"`:
-      checkpointed adjoint).
+      (`"scaling"`: one tangent and the scaling law, cheapest to run and to compile;
+      `"forward"`: `diffrax.ForwardMode`, 3 tangents; `"reverse"`: checkpointed adjoint).
+      Without `options` the default is `"scaling"`; with `options` its `mode` applies, whose
+      own default is `"reverse"`, so pass `mode="scaling"` alongside `options` to keep it.
     - `options` and any other field of `SolverOptions` as a keyword: the solver settings of
       the functionals (see `SolverOptions`; `progress` above is the optimiser's own).
 
