@@ -738,31 +738,37 @@ def _messages(max_steps: int, rtol, atol) -> list[str]:
 
 
 def _check_ts(ts):
+    if is_concrete(ts) and not (isinstance(ts, str | bytes) or ts is None):
+        return jnp.asarray(_checked_ts_numpy(ts), dtype=jnp.result_type(float))
     if isinstance(ts, str | bytes) or ts is None:
         raise TypeError(f"ts must be a 1-D array of times, got {type(ts).__name__}")
-    if is_concrete(ts):
-        arr = np.asarray(ts)
-        if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
-            raise TypeError(f"ts must be a 1-D array of real times, got dtype {arr.dtype}")
-        if np.iscomplexobj(arr):
-            raise TypeError("ts must be real, got a complex array")
-        if arr.ndim != 1 or arr.shape[0] < 1:
-            raise ValueError(f"ts must be a non-empty 1-D array, got shape {arr.shape}")
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"ts must be finite, got {arr[~np.isfinite(arr)][:3]}")
-        if np.any(np.diff(arr) <= 0):
-            i = int(np.argmax(np.diff(arr) <= 0))
-            raise ValueError(
-                f"ts must be strictly increasing, got ts[{i}] = {arr[i]} >= ts[{i + 1}] = "
-                f"{arr[i + 1]}"
-            )
-        return jnp.asarray(arr, dtype=jnp.result_type(float))
     ts = jnp.asarray(ts)
     if ts.ndim != 1 or ts.shape[0] < 1:
         raise ValueError(f"ts must be a non-empty 1-D array, got shape {ts.shape}")
     ts = ts.astype(jnp.result_type(float))
     bad = jnp.any(~jnp.isfinite(ts)) | jnp.any(jnp.diff(ts) <= 0)
     return eqx.error_if(ts, bad, "ts must be finite and strictly increasing")
+
+
+def _checked_ts_numpy(ts) -> np.ndarray:
+    """Concrete `ts` checked on the host (no device dispatch): a 1-D float NumPy array."""
+    if isinstance(ts, str | bytes) or ts is None:
+        raise TypeError(f"ts must be a 1-D array of times, got {type(ts).__name__}")
+    arr = np.asarray(ts)
+    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
+        raise TypeError(f"ts must be a 1-D array of real times, got dtype {arr.dtype}")
+    if np.iscomplexobj(arr):
+        raise TypeError("ts must be real, got a complex array")
+    if arr.ndim != 1 or arr.shape[0] < 1:
+        raise ValueError(f"ts must be a non-empty 1-D array, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"ts must be finite, got {arr[~np.isfinite(arr)][:3]}")
+    if np.any(np.diff(arr) <= 0):
+        i = int(np.argmax(np.diff(arr) <= 0))
+        raise ValueError(
+            f"ts must be strictly increasing, got ts[{i}] = {arr[i]} >= ts[{i + 1}] = {arr[i + 1]}"
+        )
+    return arr.astype(np.float64)
 
 
 def _times_from_zero(ts) -> Float[Array, " n_plus_1"]:
@@ -775,13 +781,17 @@ def _times_from_zero(ts) -> Float[Array, " n_plus_1"]:
     is the initial state to all digits. One grid shape for both cases: no recompilation, and
     the same graph traced or concrete. Drop the first save point of the result.
     """
-    ts = _check_ts(ts)
     if is_concrete(ts):
-        t0 = float(ts[0])
-        if t0 < 0:
-            raise ValueError(f"ts must be >= 0 (times since the start at t = 0), got ts[0] = {t0}")
-    else:
-        ts = eqx.error_if(ts, ts[0] < 0, "ts must be >= 0 (times since the start at t = 0)")
+        # on the host: one transfer instead of a handful of small device operations
+        arr = _checked_ts_numpy(ts)
+        if arr[0] < 0:
+            raise ValueError(
+                f"ts must be >= 0 (times since the start at t = 0), got ts[0] = {arr[0]}"
+            )
+        grid = np.concatenate([[0.0 if arr[0] > 0 else -1e-30], arr])
+        return jnp.asarray(grid, dtype=jnp.result_type(float))
+    ts = _check_ts(ts)
+    ts = eqx.error_if(ts, ts[0] < 0, "ts must be >= 0 (times since the start at t = 0)")
     start = jnp.where(ts[0] > 0, jnp.zeros((), ts.dtype), jnp.full((), -1e-30, ts.dtype))
     return jnp.concatenate([start[None], ts])
 
@@ -1091,8 +1101,7 @@ def ergotropy_curve(
     if _expm.chosen(opts.exponential, d, opts.dtype):
         if opts.dtype is not None and jnp.dtype(opts.dtype) != jnp.float64:
             raise ValueError("solver='exponential' computes in float64: use dtype=None")
-        w = _curve_exponential(model, grid, tol=float(opts.atol))
-        return jnp.where(grid[1:] > 0, w, jnp.zeros_like(w))
+        return _curve_exponential(model, grid, tol=float(opts.atol))
     p0 = np.zeros(d)
     p0[0] = 1.0
     ys, _ = _run(
@@ -1115,7 +1124,9 @@ def ergotropy_curve(
 
 @eqx.filter_jit
 def _curve_exponential(model, grid, *, tol):
-    """`ergotropy_curve` by exact propagation (`_expm.py`), without its first save point."""
+    """`ergotropy_curve` by exact propagation (`_expm.py`), without its first save point;
+    exactly 0 at t = 0."""
     d = model.dim
     pops = _expm.from_ground(*model.rates(), grid, d, tol)
-    return _ergotropy_ascending(pops[1:], jnp.arange(d, dtype=grid.dtype) - (d - 1) / 2)
+    w = _ergotropy_ascending(pops[1:], jnp.arange(d, dtype=grid.dtype) - (d - 1) / 2)
+    return jnp.where(grid[1:] > 0, w, jnp.zeros_like(w))
