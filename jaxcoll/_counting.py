@@ -815,7 +815,18 @@ def counting_statistics(
     )
 
 
-def heat_statistics(model: AbstractModel, rho0, ts, *, order: int = 2, **kwargs):
+def heat_statistics(
+    model: AbstractModel,
+    rho0,
+    ts,
+    *,
+    order: int = 2,
+    error_control: str = "all",
+    rtol: float | None = None,
+    atol: float | None = None,
+    options: SolverOptions | None = None,
+    **solver_kw,
+) -> CountingStatistics:
     r"""Cumulants of the heat $(Q_A, Q_M)$ gained by the ancilla and motional sectors since
     `ts[0]`.
 
@@ -827,14 +838,25 @@ def heat_statistics(model: AbstractModel, rho0, ts, *, order: int = 2, **kwargs)
     **Arguments:**
     - `model`, `rho0`, `ts`: as for `evolve` (`rho0` is the state at `ts[0]`).
     - `order`: highest cumulant order (2: mean and covariance).
-    - `**kwargs`: `error_control`, `rtol`, `atol`, `options` and the solver keywords of
-      `counting_statistics`.
+    - `error_control`, `rtol`, `atol`, `options` and any field of `SolverOptions` as a
+      keyword: as for `counting_statistics`.
 
     **Returns:** a `CountingStatistics` with `.mean` `(n_t, 2)` and `.covariance`
     `(n_t, 2, 2)` of $(Q_A, Q_M)$; `.cumulants[k-1]` `(n_t, 2, ..., 2)` for order $k$.
     """
     _check_model(model)
-    return counting_statistics(model, rho0, ts, heat_weights(model), order=order, **kwargs)
+    return counting_statistics(
+        model,
+        rho0,
+        ts,
+        heat_weights(model),
+        order=order,
+        error_control=error_control,
+        rtol=rtol,
+        atol=atol,
+        options=options,
+        **solver_kw,
+    )
 
 
 # --- public: long times ----------------------------------------------------------------------
