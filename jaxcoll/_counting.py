@@ -87,7 +87,7 @@ from ._solver import (
     rosenbrock,
 )
 from ._states import validate_state
-from ._validation import is_concrete
+from ._validation import check_int, is_concrete
 
 __all__ = [
     "CountingStatistics",
@@ -657,12 +657,6 @@ def _solve(
     return sol.ys, code
 
 
-def _check_order(order):
-    if isinstance(order, bool) or not isinstance(order, int | np.integer) or order < 1:
-        raise ValueError(f"order must be an integer >= 1, got {order!r}")
-    return int(order)
-
-
 def _check_model(model):
     if not isinstance(model, AbstractModel):
         raise TypeError(
@@ -753,7 +747,7 @@ def counting_statistics(
     Jit-able and differentiable in the model's parameters and in `weights`.
     """
     _check_model(model)
-    order = _check_order(order)
+    order = check_int("order", order, minimum=1)
     if error_control not in ("state", "all"):
         raise ValueError(f"error_control must be 'state' or 'all', got {error_control!r}")
     opts = solver_options(options, caller="counting_statistics", rtol=rtol, atol=atol, **solver_kw)

@@ -738,10 +738,8 @@ def _messages(max_steps: int, rtol, atol) -> list[str]:
 
 
 def _check_ts(ts):
-    if is_concrete(ts) and not (isinstance(ts, str | bytes) or ts is None):
+    if is_concrete(ts):  # strings and None too: refused there
         return jnp.asarray(_checked_ts_numpy(ts), dtype=jnp.result_type(float))
-    if isinstance(ts, str | bytes) or ts is None:
-        raise TypeError(f"ts must be a 1-D array of times, got {type(ts).__name__}")
     ts = jnp.asarray(ts)
     if ts.ndim != 1 or ts.shape[0] < 1:
         raise ValueError(f"ts must be a non-empty 1-D array, got shape {ts.shape}")

@@ -72,10 +72,9 @@ _RC = {
     "xtick.major.width": 0.7,
     "ytick.major.width": 0.7,
     "legend.frameon": False,
-    "savefig.dpi": 200,
-    "savefig.bbox": "tight",
-    "savefig.pad_inches": 0.03,
 }
+# how `save_figure` writes PNGs (savefig reads rcParams when it runs, after the style's block)
+_SAVE = {"dpi": 200, "bbox_inches": "tight", "pad_inches": 0.03}
 _COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
 
 
@@ -119,12 +118,7 @@ def save_figure(fig, path):
         return None
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(
-        path,
-        dpi=_RC["savefig.dpi"],
-        bbox_inches=_RC["savefig.bbox"],
-        pad_inches=_RC["savefig.pad_inches"],
-    )
+    fig.savefig(path, **_SAVE)
     return str(path)
 
 

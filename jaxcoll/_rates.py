@@ -122,6 +122,10 @@ def effective_temperature(omega_s, delta, T_a, T_m):
     (returned as `+inf`, equal rates up and down).
     """
     omega_a = omega_s + delta
-    den = omega_a * T_m - delta * T_a
+    return _ratio_or_inf(omega_s * T_a * T_m, omega_a * T_m - delta * T_a)
+
+
+def _ratio_or_inf(num, den):
+    """`num / den`, and `+inf` where `den == 0` (with finite gradients elsewhere)."""
     safe = jnp.where(den == 0, 1.0, den)
-    return jnp.where(den == 0, jnp.inf, omega_s * T_a * T_m / safe)
+    return jnp.where(den == 0, jnp.inf, num / safe)

@@ -35,6 +35,7 @@ import numpy as np
 
 from . import _config  # noqa: F401
 from ._protocol import AbstractModel, Sectors, _pairs_by_group, coupling_edges
+from ._validation import check_int
 
 __all__ = ["relaxation_rates", "steady_state"]
 
@@ -282,9 +283,7 @@ def relaxation_rates(model, k: int = 1) -> np.ndarray:
     **Raises:** `TypeError` for a traced model, `ValueError` for a bad `k`.
     """
     _check_model(model, "relaxation_rates")
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-    k = int(k)
+    k = check_int("k", k, minimum=1)
     d = model.dim
     sec = model.sectors()
     cache = {}

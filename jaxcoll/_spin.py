@@ -18,7 +18,7 @@ from jaxtyping import Array, Float
 
 from . import _config  # noqa: F401
 from ._protocol import AbstractGasModel, Channels, Sectors, float_leaf
-from ._rates import _rates_for, effective_temperature
+from ._rates import _rates_for, _ratio_or_inf, effective_temperature
 from ._validation import check_real, check_spin, is_concrete
 
 
@@ -162,9 +162,7 @@ class SpinGas(AbstractGasModel):
         if self.drift is None:
             return effective_temperature(self.omega_s, self.delta, self.T_a, self.T_m)
         lgp, lgm = self.log_rates()
-        den = lgm - lgp
-        safe = jnp.where(den == 0, 1.0, den)
-        return jnp.where(den == 0, jnp.inf, self.omega_s / safe)
+        return _ratio_or_inf(self.omega_s, lgm - lgp)
 
     # --- operators as diagonals ---------------------------------------------------------------
     @property

@@ -44,7 +44,7 @@ from . import _config  # noqa: F401
 from ._protocol import AbstractModel
 from ._scan import _devices
 from ._states import validate_state
-from ._validation import is_concrete
+from ._validation import check_int, is_concrete
 
 __all__ = ["TrajectoryResult", "collision_trajectories", "entropy_production"]
 
@@ -488,12 +488,6 @@ def _runner(cfg: _Config, devices: tuple):
 # --- public ----------------------------------------------------------------------------------
 
 
-def _check_int(name: str, x, *, minimum: int) -> int:
-    if isinstance(x, bool) or not isinstance(x, int | np.integer) or int(x) < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {x!r}")
-    return int(x)
-
-
 def _check_key(key):
     if key is None:
         raise TypeError("key must be a JAX PRNG key, e.g. jax.random.key(0); got None")
@@ -577,9 +571,9 @@ def collision_trajectories(
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
     ch, e, rates = _concrete_model(model)
-    n_traj = _check_int("n_traj", n_traj, minimum=1)
-    chunk_size = _check_int("chunk_size", chunk_size, minimum=1)
-    record_jumps = _check_int("record_jumps", record_jumps, minimum=0)
+    n_traj = check_int("n_traj", n_traj, minimum=1)
+    chunk_size = check_int("chunk_size", chunk_size, minimum=1)
+    record_jumps = check_int("record_jumps", record_jumps, minimum=0)
     key = _check_key(key)
     ts = np.asarray(_check_ts(ts), dtype=float)
     p0, rho = _start(model, rho0)
@@ -599,7 +593,7 @@ def collision_trajectories(
         tab, rate_max = _quantum_tables(model, e, ch, rates, p0, rho)
     if max_jumps is None:
         max_jumps = _poisson_cap(rate_max, float(ts[-1] - ts[0]))
-    max_jumps = _check_int("max_jumps", max_jumps, minimum=0)
+    max_jumps = check_int("max_jumps", max_jumps, minimum=0)
     dq = jnp.stack(
         [jnp.asarray(ch.ancilla, jnp.float64), jnp.asarray(ch.motion, jnp.float64)], axis=1
     )

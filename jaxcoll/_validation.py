@@ -118,10 +118,8 @@ def check_rate_scale(gamma_tilde, density, coupling):
 
 def check_int(name: str, x, *, minimum: int) -> int:
     """`x` as a Python `int` >= `minimum`; a float (even 2.0), a bool or a string is refused
-    rather than truncated."""
-    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {x!r}")
-    if x < minimum:
+    (`ValueError` naming `name`) rather than truncated."""
+    if isinstance(x, bool) or not isinstance(x, int | np.integer) or int(x) < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {x!r}")
     return int(x)
 

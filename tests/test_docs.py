@@ -5,6 +5,7 @@ The API pages in `docs/api/` list the public names one per line as `::: jaxcoll.
 as it is imported now, so a name added to `jaxcoll` without an entry fails here.
 """
 
+import ast
 import importlib.util
 import json
 import os
@@ -133,8 +134,6 @@ def _architecture_groups():
 
 def test_architecture_page_lists_every_module_in_import_order():
     """docs/architecture.md names each module once, and no module imports from a later group."""
-    import ast
-
     groups = _architecture_groups()
     modules = sorted(p.name for p in (ROOT / "jaxcoll").glob("*.py") if p.name != "__init__.py")
     assert len(modules) > 20, modules
@@ -158,8 +157,6 @@ def test_architecture_page_lists_every_module_in_import_order():
 def test_docstrings_hold_no_control_characters():
     r"""A LaTeX command in a non-raw docstring turns into a control character (`"\tilde"` starts
     with a tab, `"\beta"` with a backspace) and renders wrongly on the site."""
-    import ast
-
     bad = []
     for path in sorted((ROOT / "jaxcoll").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
